@@ -1,0 +1,409 @@
+//! The sealed content bundle: every paid section's HTML, encrypted, in one file.
+//!
+//! Layout (integers little-endian):
+//!
+//! ```text
+//! magic "SPBUNDLE" | format u16 = 1 | reserved u16 | key check [8] | bundle id [16] | count u32
+//! index: count × (id length u8 | id | offset u64 | length u32)     sorted by id
+//! index MAC [32]: HMAC-SHA256(mac key, everything before it)
+//! entries: nonce [24] | XChaCha20-Poly1305 ciphertext and tag
+//! ```
+//!
+//! Each entry is sealed with the bundle id and its good id as associated data, so entries
+//! cannot be swapped between goods or bundles. Nonces are derived (HMAC of bundle id, good id
+//! and plaintext), which makes sealing deterministic — an unchanged site gives a byte-identical
+//! bundle — without ever reusing a nonce for two different messages. The key check tells a
+//! wrong key from a damaged file.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::key::{MasterKey, hex};
+
+const MAGIC: &[u8; 8] = b"SPBUNDLE";
+const FORMAT: u16 = 1;
+const HEADER_LEN: usize = 8 + 2 + 2 + 8 + 16 + 4;
+const MAC_LEN: usize = 32;
+const NONCE_LEN: usize = 24;
+const TAG_LEN: usize = 16;
+const AAD_LABEL: &[u8] = b"satoshipress/bundle/v1";
+
+/// One paid item as the Content API serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The good's id (the `data-sp-id`).
+    pub id: String,
+    /// Price in satoshis (for the 402 answer).
+    pub price: u32,
+    /// MIME type of `content`.
+    pub content_type: String,
+    /// The certificate the widget presents after payment.
+    pub secret: String,
+    /// The paid content.
+    pub content: String,
+}
+
+/// Why a bundle could not be opened. No variant carries content or key material.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BundleError {
+    /// Not a satoshipress bundle at all.
+    #[error("not a satoshipress bundle (bad magic bytes)")]
+    NotABundle,
+    /// A newer or unknown format.
+    #[error(
+        "bundle format {0} is not supported by this version (it reads format {FORMAT}); upgrade satoshipress"
+    )]
+    UnsupportedFormat(u16),
+    /// The key check failed.
+    #[error(
+        "the bundle was sealed with a different master key; use the key the site was built with"
+    )]
+    WrongKey,
+    /// The file was cut short or changed.
+    #[error("the bundle is damaged ({0}); rebuild it with `satoshipress build`")]
+    Corrupt(&'static str),
+    /// Two entries have the same id.
+    #[error("the bundle is damaged (duplicate good id); rebuild it with `satoshipress build`")]
+    Duplicate,
+}
+
+struct Keys {
+    seal: XChaCha20Poly1305,
+    mac: [u8; 32],
+    nonce: [u8; 32],
+    check: [u8; 8],
+}
+
+impl Keys {
+    fn new(key: &MasterKey) -> Keys {
+        let check_full = key.subkey("satoshipress bundle key-check v1");
+        let mut check = [0u8; 8];
+        check.copy_from_slice(&check_full[..8]);
+        let seal_key = key.subkey("satoshipress bundle seal v1");
+        Keys {
+            seal: XChaCha20Poly1305::new_from_slice(&seal_key).expect("32-byte key"),
+            mac: key.subkey("satoshipress bundle mac v1"),
+            nonce: key.subkey("satoshipress bundle nonce v1"),
+            check,
+        }
+    }
+
+    fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).expect("any key length");
+        for p in parts {
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().into()
+    }
+}
+
+fn aad(bundle_id: &[u8; 16], id: &str) -> Vec<u8> {
+    [AAD_LABEL, bundle_id, id.as_bytes()].concat()
+}
+
+/// Seals `entries` into bundle bytes. Deterministic for the same key and entries.
+pub fn seal(key: &MasterKey, entries: &[Entry]) -> Vec<u8> {
+    let keys = Keys::new(key);
+    let mut sorted: Vec<(&Entry, Vec<u8>)> = entries
+        .iter()
+        .map(|e| (e, serde_json::to_vec(e).expect("entries serialise")))
+        .collect();
+    sorted.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+
+    // The bundle id commits to every entry, so a changed entry changes every AAD.
+    let mut id_mac =
+        <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&keys.mac).expect("any key length");
+    id_mac.update(b"bundle-id");
+    for (e, plain) in &sorted {
+        id_mac.update(e.id.as_bytes());
+        id_mac.update(&[0]);
+        id_mac.update(&Keys::hmac(&keys.mac, &[b"entry", plain]));
+    }
+    let mut bundle_id = [0u8; 16];
+    bundle_id.copy_from_slice(&id_mac.finalize().into_bytes()[..16]);
+
+    let sealed: Vec<Vec<u8>> = sorted
+        .iter()
+        .map(|(e, plain)| {
+            let n = Keys::hmac(&keys.nonce, &[&bundle_id, e.id.as_bytes(), &[0], plain]);
+            let nonce = XNonce::try_from(&n[..NONCE_LEN]).expect("24 bytes");
+            let ct = keys
+                .seal
+                .encrypt(
+                    &nonce,
+                    Payload {
+                        msg: plain,
+                        aad: &aad(&bundle_id, &e.id),
+                    },
+                )
+                .expect("XChaCha20-Poly1305 seals any length we write");
+            [&n[..NONCE_LEN], &ct].concat()
+        })
+        .collect();
+
+    let mut out = Vec::new();
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&keys.check);
+    out.extend_from_slice(&bundle_id);
+    out.extend_from_slice(&(sorted.len() as u32).to_le_bytes());
+    let index_len: usize = sorted.iter().map(|(e, _)| 1 + e.id.len() + 8 + 4).sum();
+    let mut offset = (HEADER_LEN + index_len + MAC_LEN) as u64;
+    for ((e, _), s) in sorted.iter().zip(&sealed) {
+        out.push(e.id.len() as u8);
+        out.extend_from_slice(e.id.as_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        offset += s.len() as u64;
+    }
+    let mac = Keys::hmac(&keys.mac, &[&out]);
+    out.extend_from_slice(&mac);
+    for s in sealed {
+        out.extend_from_slice(&s);
+    }
+    out
+}
+
+/// An opened, verified bundle, indexed by good id.
+#[derive(Debug)]
+pub struct Bundle {
+    id: [u8; 16],
+    entries: HashMap<String, Entry>,
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], BundleError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or(BundleError::Corrupt("truncated"))?;
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u16(&mut self) -> Result<u16, BundleError> {
+        Ok(u16::from_le_bytes(
+            self.take(2)?.try_into().expect("2 bytes"),
+        ))
+    }
+    fn u32(&mut self) -> Result<u32, BundleError> {
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+    fn u64(&mut self) -> Result<u64, BundleError> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
+    }
+}
+
+impl Bundle {
+    /// Opens bundle bytes with the master key, verifying every entry. Any flipped byte, a
+    /// truncation, trailing bytes or a wrong key is an error; nothing unverified is returned.
+    pub fn open(key: &MasterKey, bytes: &[u8]) -> Result<Bundle, BundleError> {
+        let keys = Keys::new(key);
+        let mut r = Reader { bytes, pos: 0 };
+        if r.take(8).map_err(|_| BundleError::NotABundle)? != MAGIC {
+            return Err(BundleError::NotABundle);
+        }
+        let format = r.u16()?;
+        if format != FORMAT {
+            return Err(BundleError::UnsupportedFormat(format));
+        }
+        r.u16()?;
+        if !bool::from(r.take(8)?.ct_eq(&keys.check)) {
+            return Err(BundleError::WrongKey);
+        }
+        let id: [u8; 16] = r.take(16)?.try_into().expect("16 bytes");
+        let count = r.u32()? as usize;
+        let mut index = Vec::with_capacity(count.min(bytes.len() / 14));
+        for _ in 0..count {
+            let len = r.take(1)?[0] as usize;
+            let gid =
+                std::str::from_utf8(r.take(len)?).map_err(|_| BundleError::Corrupt("index"))?;
+            let offset = r.u64()?;
+            let length = r.u32()? as usize;
+            index.push((gid, offset, length));
+        }
+        let index_end = r.pos;
+        let mac = r.take(MAC_LEN)?;
+        let want = Keys::hmac(&keys.mac, &[&bytes[..index_end]]);
+        if !bool::from(mac.ct_eq(&want)) {
+            return Err(BundleError::Corrupt("index does not verify"));
+        }
+        let mut entries = HashMap::with_capacity(index.len());
+        for (gid, offset, length) in index {
+            if offset != r.pos as u64 || length < NONCE_LEN + TAG_LEN {
+                return Err(BundleError::Corrupt("entry offsets"));
+            }
+            let sealed = r.take(length)?;
+            let nonce = XNonce::try_from(&sealed[..NONCE_LEN]).expect("24 bytes");
+            let plain = keys
+                .seal
+                .decrypt(
+                    &nonce,
+                    Payload {
+                        msg: &sealed[NONCE_LEN..],
+                        aad: &aad(&id, gid),
+                    },
+                )
+                .map_err(|_| BundleError::Corrupt("an entry does not verify"))?;
+            let entry: Entry =
+                serde_json::from_slice(&plain).map_err(|_| BundleError::Corrupt("entry"))?;
+            if entry.id != gid {
+                return Err(BundleError::Corrupt("entry id"));
+            }
+            if entries.insert(entry.id.clone(), entry).is_some() {
+                return Err(BundleError::Duplicate);
+            }
+        }
+        if r.pos != bytes.len() {
+            return Err(BundleError::Corrupt("trailing bytes"));
+        }
+        Ok(Bundle { id, entries })
+    }
+
+    /// Reads and opens a bundle file.
+    pub fn open_file(key: &MasterKey, path: &Path) -> anyhow::Result<Bundle> {
+        use anyhow::Context;
+        let bytes = crate::fs::read(path)?;
+        Bundle::open(key, &bytes)
+            .with_context(|| format!("cannot open the bundle `{}`", path.display()))
+    }
+
+    /// The entry for good `id`.
+    pub fn get(&self, id: &str) -> Option<&Entry> {
+        self.entries.get(id)
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the bundle has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The bundle's version: 32 hex digits that change whenever any entry changes.
+    pub fn version(&self) -> String {
+        hex(&self.id)
+    }
+
+    /// All entries, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, content: &str) -> Entry {
+        Entry {
+            id: id.into(),
+            price: 100,
+            content_type: "text/html".into(),
+            secret: format!("secret-{id}"),
+            content: content.into(),
+        }
+    }
+
+    fn key(b: &str) -> MasterKey {
+        use base64::Engine;
+        let text = base64::engine::general_purpose::STANDARD.encode([b.as_bytes()[0]; 32]);
+        MasterKey::from_base64(&text, &crate::key::KeyOrigin::Env).unwrap()
+    }
+
+    #[test]
+    fn round_trip_and_determinism() {
+        let k = key("a");
+        let entries = vec![entry("bbb", "<p>two ☕</p>"), entry("aaa", "<p>one</p>")];
+        let bytes = seal(&k, &entries);
+        assert_eq!(bytes, seal(&k, &entries), "sealing is deterministic");
+        let b = Bundle::open(&k, &bytes).unwrap();
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.get("aaa").unwrap().content, "<p>one</p>");
+        assert_eq!(b.get("bbb").unwrap(), &entries[0]);
+        assert!(b.get("ccc").is_none());
+        assert!(!bytes.windows(3).any(|w| w == b"one"));
+        let empty = seal(&k, &[]);
+        assert!(Bundle::open(&k, &empty).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_changed_entry_changes_the_version() {
+        let k = key("a");
+        let v1 = Bundle::open(&k, &seal(&k, &[entry("a", "x")]))
+            .unwrap()
+            .version();
+        let v2 = Bundle::open(&k, &seal(&k, &[entry("a", "y")]))
+            .unwrap()
+            .version();
+        assert_ne!(v1, v2);
+    }
+
+    #[test]
+    fn wrong_key_and_every_flipped_byte_are_refused() {
+        let k = key("a");
+        let bytes = seal(
+            &k,
+            &[entry("aaa", "<p>one</p>"), entry("bbb", "<p>two</p>")],
+        );
+        assert_eq!(
+            Bundle::open(&key("b"), &bytes).unwrap_err(),
+            BundleError::WrongKey
+        );
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x01;
+            assert!(
+                Bundle::open(&k, &bad).is_err(),
+                "flipped byte {i} was accepted"
+            );
+        }
+        for cut in [0, 5, HEADER_LEN, bytes.len() - 1] {
+            assert!(
+                Bundle::open(&k, &bytes[..cut]).is_err(),
+                "cut at {cut} was accepted"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Bundle::open(&k, &longer).is_err());
+    }
+
+    #[test]
+    fn entries_cannot_be_swapped() {
+        let k = key("a");
+        let bytes = seal(
+            &k,
+            &[entry("aaa", "<p>one</p>"), entry("bbb", "<p>two</p>")],
+        );
+        // Both entries have the same length: swap their sealed bodies.
+        let b = Bundle::open(&k, &bytes).unwrap();
+        let _ = b;
+        let n = bytes.len();
+        let len = (n - (HEADER_LEN + 2 * (1 + 3 + 12) + MAC_LEN)) / 2;
+        let (head, tail) = bytes.split_at(n - 2 * len);
+        let swapped = [head, &tail[len..], &tail[..len]].concat();
+        assert!(Bundle::open(&k, &swapped).is_err());
+    }
+}

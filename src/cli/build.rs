@@ -1,0 +1,82 @@
+//! `satoshipress build DIR`
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::build::{Options, build};
+use crate::config::RegistryKind;
+
+/// What `build` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Emit {
+    /// Finished HTML pages, rendered with the theme.
+    #[default]
+    Html,
+    /// Markdown for another generator (Hugo, Zola, Jekyll) with content-item tags in place.
+    Markdown,
+}
+
+/// Build a site.
+///
+/// Renders every page to DIR/public/ (or --out) with a SatoshiPay content-item tag where each
+/// paid section was, seals the paid HTML into DIR/bundle/content.spb, and records each good
+/// in DIR/satoshipress.lock. If anything fails, all problems are reported as
+/// `file:line: message` and the previous output, bundle and lock are left exactly as they
+/// were. The first build of a site without a master key creates one (and says so).
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The site directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Where to register goods [default: the config's `satoshipay.registry`, else local].
+    #[arg(long, value_enum)]
+    pub registry: Option<RegistryKind>,
+    /// What to write.
+    #[arg(long, value_enum, default_value_t = Emit::Html)]
+    pub emit: Emit,
+    /// Output directory [default: DIR/public].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn run(args: BuildArgs) -> Result<()> {
+    if args.emit == Emit::Markdown {
+        anyhow::bail!("`--emit markdown` is not available in this version yet; use `--emit html`");
+    }
+    let outcome = build(&Options {
+        site_dir: args.dir,
+        registry: args.registry,
+        out_dir: args.out,
+        dry_run: false,
+        progress: !args.quiet,
+    })?;
+    if let Some(path) = &outcome.created_key {
+        eprintln!(
+            "created a new master key in `{}` (readable by you only, git-ignored): back it up — it derives every good's secret",
+            path.display()
+        );
+    }
+    if !args.quiet {
+        let s = &outcome.sync;
+        let unchanged = outcome.changed == (false, false, false);
+        println!(
+            "built {} page{} with {} paid section{} (goods: {} new, {} changed, {} unchanged, {} gone) in {:.2}s → {}{}",
+            outcome.pages,
+            if outcome.pages == 1 { "" } else { "s" },
+            outcome.paid_sections,
+            if outcome.paid_sections == 1 { "" } else { "s" },
+            s.created,
+            s.updated,
+            s.unchanged,
+            s.removed,
+            outcome.elapsed.as_secs_f64(),
+            outcome.out_dir.display(),
+            if unchanged { " (nothing changed)" } else { "" }
+        );
+    }
+    Ok(())
+}

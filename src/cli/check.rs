@@ -1,0 +1,34 @@
+//! `satoshipress check DIR`
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::build::{Options, build};
+
+/// Check a site, writing nothing.
+///
+/// Parses every page and template and finds every problem `build` would, reporting them all
+/// as `file:line: message`. Exits non-zero when there is any.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The site directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+pub fn run(args: CheckArgs) -> Result<()> {
+    let outcome = build(&Options {
+        site_dir: args.dir,
+        dry_run: true,
+        ..Options::default()
+    })?;
+    println!(
+        "ok: {} page{}, {} paid section{}, no problems",
+        outcome.pages,
+        if outcome.pages == 1 { "" } else { "s" },
+        outcome.paid_sections,
+        if outcome.paid_sections == 1 { "" } else { "s" }
+    );
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! `satoshipress keygen [--out FILE]`
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::build::{ensure_gitignored, write_new_key};
+use crate::key::MasterKey;
+
+/// Create a new master key.
+///
+/// Without --out the key is printed (base64), to store in a secret manager and pass as
+/// SATOSHIPRESS_KEY. With --out it is written to a new file of mode 0600, and the file is
+/// added to the .gitignore beside it. An existing key file is never overwritten: a new key
+/// changes every good's secret and every local id.
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// Write the key to this new file instead of printing it.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(args: KeygenArgs) -> Result<()> {
+    let key = MasterKey::generate()?;
+    match args.out {
+        None => println!("{}", key.to_base64()),
+        Some(path) => {
+            write_new_key(&key, &path)?;
+            let dir = crate::fs::parent_dir(&path);
+            if let Some(name) = path.file_name() {
+                ensure_gitignored(dir, name.as_ref())?;
+            }
+            eprintln!(
+                "wrote a new master key to `{}` (mode 0600, git-ignored)",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! The `satoshipress` command line: one file per subcommand, shared arguments here.
+
+mod build;
+mod check;
+mod goods;
+mod init;
+mod keygen;
+
+pub use self::build::BuildArgs;
+pub use self::check::CheckArgs;
+pub use self::goods::GoodsArgs;
+pub use self::init::InitArgs;
+pub use self::keygen::KeygenArgs;
+
+use clap::{Parser, Subcommand};
+
+/// Sell parts of your static site's pages through SatoshiPay micropayments.
+///
+/// Write Markdown, price paid sections in the front matter, mark where they are, and
+/// `satoshipress build` renders the site with a SatoshiPay content-item tag in place of each
+/// paid section, registers each section as a good, and seals the paid HTML into an encrypted
+/// bundle that `satoshipress-content` serves to readers who paid.
+///
+/// Start with `satoshipress init my-site && satoshipress build my-site`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "satoshipress",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new site: satoshipress.toml, content/, a master key and .gitignore.
+    Init(InitArgs),
+    /// Create a new master key (printed, or written to a file readable by you only).
+    Keygen(KeygenArgs),
+    /// Check a site for every problem a build would find, writing nothing.
+    Check(CheckArgs),
+    /// Build a site: HTML to public/, the sealed bundle, and the lock of goods.
+    Build(BuildArgs),
+    /// Inspect the goods registered for a site's paid sections.
+    #[command(subcommand)]
+    Goods(GoodsArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Build(args) => build::run(args),
+        Command::Goods(args) => goods::run(args),
+    }
+}
+
+/// Prints an error to stderr: problems of a build one per line as `file:line: message`,
+/// other errors as `error: …` with each cause on its own line.
+pub fn report(e: &anyhow::Error) {
+    if let Some(d) = e.downcast_ref::<crate::diagnostic::Diagnostics>() {
+        eprintln!("{d}");
+        return;
+    }
+    eprintln!("error: {e}");
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,262 @@
+//! A page: its source parsed into front matter, free HTML and paid sections. Pure: no I/O,
+//! so it is tested on strings.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use pulldown_cmark::{CowStr, Event};
+
+use crate::diagnostic::Diagnostic;
+use crate::front_matter;
+use crate::markdown::{Doc, LinkBase, page_dir, render_html};
+use crate::section;
+use crate::text;
+
+/// Marks where a content-item tag goes in a page's free HTML until the good ids are known.
+/// NUL never survives in a page (sources have it replaced), so this cannot collide.
+pub const SLOT_START: char = '\0';
+
+/// A paid section, rendered.
+#[derive(Debug, Clone)]
+pub struct PaidPart {
+    /// Section name.
+    pub name: String,
+    /// Price in satoshis.
+    pub price: u32,
+    /// Title from front matter, if any.
+    pub title: Option<String>,
+    /// The paid HTML. It goes into the sealed bundle and nowhere else.
+    pub html: String,
+    /// Visible characters of `html`, for `data-sp-length`.
+    pub length: usize,
+    /// File line of the section's marker or heading.
+    pub line: usize,
+}
+
+/// A page of the site, parsed and rendered to HTML fragments.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// Source path relative to the content directory, `/`-separated (`posts/brew.md`).
+    pub rel_path: String,
+    /// Output directory relative to the site root (`posts/brew`; `""` for the home page).
+    pub dir: String,
+    /// Whether this is an `index.md` / `_index.md` (a listing's introduction).
+    pub is_index: bool,
+    /// Title.
+    pub title: String,
+    /// RFC 3339 date, if any.
+    pub date: Option<String>,
+    /// Meta description: given, or taken from the free text.
+    pub description: String,
+    /// A longer excerpt of the free text, for listings and feeds.
+    pub summary: String,
+    /// Draft pages are not built.
+    pub draft: bool,
+    /// Template override.
+    pub template: Option<String>,
+    /// Other front matter keys.
+    pub extra: BTreeMap<String, serde_json::Value>,
+    /// Free HTML, with a slot (`\0N\0`) where paid section N goes.
+    pub free_html: String,
+    /// Paid sections in document order; slot N is `paid[N]`.
+    pub paid: Vec<PaidPart>,
+}
+
+impl Page {
+    /// Parses a page. `rel_path` is relative to the content directory; `display_path` only
+    /// labels problems. Every problem of the page is returned together.
+    pub fn parse(
+        rel_path: &str,
+        display_path: &Path,
+        source: &str,
+    ) -> Result<Page, Vec<Diagnostic>> {
+        let to_diag = |p: front_matter::Problem| Diagnostic::new(display_path, p.line, p.message);
+        let cleaned;
+        let source = if source.contains('\0') {
+            cleaned = source.replace('\0', "\u{fffd}");
+            &cleaned
+        } else {
+            source
+        };
+        let split = front_matter::split(source).map_err(|p| vec![to_diag(p)])?;
+        let meta = front_matter::parse(&split)
+            .map_err(|ps| ps.into_iter().map(to_diag).collect::<Vec<_>>())?;
+        let doc = Doc::parse(split.body);
+        let sections = section::find(&doc, split.body, split.body_line, &meta)
+            .map_err(|ps| ps.into_iter().map(to_diag).collect::<Vec<_>>())?;
+
+        let dir = page_dir(rel_path);
+        let base = LinkBase {
+            source_dir: rel_path.rsplit_once('/').map_or("", |(d, _)| d).to_string(),
+            output_dir: dir.clone(),
+        };
+        let mut free: Vec<Event<'_>> = Vec::new();
+        let mut paid: Vec<Vec<Event<'_>>> = vec![Vec::new(); sections.len()];
+        let mut slotted = vec![false; sections.len()];
+        for block in &doc.blocks {
+            let at = block.bytes.start;
+            let events = doc.events[block.events.clone()]
+                .iter()
+                .map(|(e, _)| e.clone());
+            match sections.iter().position(|s| s.cut.contains(&at)) {
+                None => free.extend(events),
+                Some(i) => {
+                    if !slotted[i] {
+                        slotted[i] = true;
+                        free.push(Event::Html(CowStr::from(format!(
+                            "{SLOT_START}{i}{SLOT_START}\n"
+                        ))));
+                    }
+                    if sections[i].paid.contains(&at) {
+                        paid[i].extend(events);
+                    }
+                }
+            }
+        }
+        let free_html = render_html(free.into_iter(), &base);
+        let paid: Vec<PaidPart> = sections
+            .into_iter()
+            .zip(paid)
+            .map(|(s, events)| {
+                let html = render_html(events.into_iter(), &base);
+                PaidPart {
+                    length: text::visible_length(&html),
+                    name: s.name,
+                    price: s.price,
+                    title: s.title,
+                    html,
+                    line: s.line,
+                }
+            })
+            .collect();
+
+        let visible_free = strip_slots(&free_html);
+        let file_name = rel_path.rsplit('/').next().unwrap_or(rel_path);
+        let is_index = file_name == "index.md" || file_name == "_index.md";
+        let title = meta
+            .title
+            .clone()
+            .unwrap_or_else(|| title_from_path(rel_path));
+        Ok(Page {
+            rel_path: rel_path.to_string(),
+            dir,
+            is_index,
+            description: meta
+                .description
+                .as_deref()
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_string)
+                .unwrap_or_else(|| text::excerpt(&visible_free, 160)),
+            summary: text::excerpt(&visible_free, 200),
+            title,
+            date: meta.date,
+            draft: meta.draft,
+            template: meta.template,
+            extra: meta.extra,
+            free_html,
+            paid,
+        })
+    }
+
+    /// The good key of paid section `name`: `<page path>#<section>`.
+    pub fn good_key(&self, name: &str) -> String {
+        format!("{}#{}", self.rel_path, name)
+    }
+}
+
+/// `html` with the slots removed: what a reader sees before paying.
+pub fn strip_slots(html: &str) -> String {
+    fill_slots(html, |_| String::new())
+}
+
+/// `html` with slot N replaced by `fill(N)`.
+pub fn fill_slots(html: &str, mut fill: impl FnMut(usize) -> String) -> String {
+    let mut out = String::with_capacity(html.len() + 256);
+    let mut parts = html.split(SLOT_START);
+    out.push_str(parts.next().unwrap_or(""));
+    while let (Some(n), Some(rest)) = (parts.next(), parts.next()) {
+        if let Ok(i) = n.parse() {
+            let filled = fill(i);
+            if !filled.trim().is_empty() {
+                out.push_str(filled.trim_end());
+                out.push('\n');
+            }
+        }
+        out.push_str(rest.strip_prefix('\n').unwrap_or(rest));
+    }
+    out
+}
+
+/// "brew-guide.md" → "Brew guide"; an index page takes its directory's name.
+fn title_from_path(rel_path: &str) -> String {
+    let dir = page_dir(rel_path);
+    let stem = dir
+        .rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("Home");
+    let words = stem.replace(['-', '_'], " ");
+    let mut chars = words.trim().chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => "Home".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(rel: &str, source: &str) -> Page {
+        Page::parse(rel, Path::new(rel), source).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    #[test]
+    fn free_and_paid_html_are_apart() {
+        let p = page(
+            "posts/brew.md",
+            "---\ntitle: Brew\nsatoshipay: { price: 4000 }\n---\nFree [link](other.md) teaser.\n\n<!-- satoshipay -->\n\nThe **secret** recipe.\n",
+        );
+        assert_eq!(p.dir, "posts/brew");
+        assert!(
+            p.free_html.contains("<a href=\"../other/\">link</a>"),
+            "{}",
+            p.free_html
+        );
+        assert!(!p.free_html.contains("secret"));
+        assert!(!p.free_html.contains("satoshipay"));
+        assert_eq!(p.paid.len(), 1);
+        assert_eq!(
+            p.paid[0].html,
+            "<p>The <strong>secret</strong> recipe.</p>\n"
+        );
+        assert_eq!(p.paid[0].length, "The secret recipe.".chars().count());
+        assert_eq!(p.description, "Free link teaser.");
+        let filled = fill_slots(&p.free_html, |i| format!("<TAG{i}>"));
+        assert!(filled.ends_with("<TAG0>"), "{filled}");
+    }
+
+    #[test]
+    fn footnotes_and_references_resolve_across_the_cut() {
+        let p = page(
+            "a.md",
+            "---\nsatoshipay: { price: 5 }\n---\nSee [docs][d].\n\n<!-- satoshipay -->\n\nPaid, see [docs][d] too.\n\n[d]: https://example.com/docs\n",
+        );
+        assert!(p.free_html.contains("https://example.com/docs"));
+        assert!(p.paid[0].html.contains("https://example.com/docs"));
+    }
+
+    #[test]
+    fn titles_default_to_the_file_name() {
+        assert_eq!(title_from_path("posts/brew-guide.md"), "Brew guide");
+        assert_eq!(title_from_path("posts/index.md"), "Posts");
+        assert_eq!(title_from_path("index.md"), "Home");
+    }
+
+    #[test]
+    fn nul_bytes_cannot_forge_slots() {
+        let p = page("a.md", "text \0 0 \0 more\n");
+        assert!(!p.free_html.contains('\0'));
+    }
+}
