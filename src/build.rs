@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::bundle::{self, Entry};
 use crate::config::{Config, LOCK_FILE, RegistryKind};
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::fs::StagedFile;
 use crate::goods::{LocalRegistry, Lock, Registry, SyncReport, WantedGood};
 use crate::key::{KEY_ENV, KeyError, MasterKey};
 use crate::output::Sink;
@@ -606,9 +607,15 @@ pub fn build(opts: &Options) -> Result<Outcome> {
     let bundle_path = site_dir.join(&config.satoshipay.bundle);
     let mut changed = (false, false, false);
     if !opts.dry_run {
-        changed.1 = crate::fs::write_if_changed(&bundle_path, &sealed, Some(0o644))?;
-        changed.2 =
-            crate::fs::write_if_changed(&lock_path, lock.to_text().as_bytes(), Some(0o644))?;
+        // Everything is written beside its destination first; only then is anything replaced.
+        let bundle_file = StagedFile::new_if_changed(&bundle_path, &sealed, Some(0o644))?;
+        let lock_file =
+            StagedFile::new_if_changed(&lock_path, lock.to_text().as_bytes(), Some(0o644))?;
+        changed.1 = bundle_file.is_some();
+        changed.2 = lock_file.is_some();
+        for file in [bundle_file, lock_file].into_iter().flatten() {
+            file.commit()?;
+        }
         changed.0 = sink.commit(&out_dir)?;
     }
     Ok(Outcome {

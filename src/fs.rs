@@ -21,39 +21,66 @@ pub fn create_dir_all(path: &Path) -> Result<()> {
         .with_context(|| format!("failed to create directory `{}`", path.display()))
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of
-/// the directory. Readers see the old file or the new one, never a part. `mode` sets the
-/// permissions of the new file (Unix), e.g. 0o600 for secrets.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
-    let dir = parent_dir(path);
-    create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".satoshipress-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("failed to create a temporary file in `{}`", dir.display()))?;
-    if let Some(mode) = mode {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .with_context(|| format!("failed to set permissions on `{}`", path.display()))?;
-    }
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("failed to replace `{}`", path.display()))?;
-    sync_dir(dir);
-    Ok(())
+/// A file written in full beside its destination and synced, waiting to replace it with one
+/// rename. Dropped without [`StagedFile::commit`], it vanishes and the destination is untouched.
+pub struct StagedFile {
+    tmp: tempfile::NamedTempFile,
+    path: std::path::PathBuf,
 }
 
-/// Writes `bytes` to `path` only when the file does not already hold exactly them, so that
-/// an unchanged rebuild rewrites nothing. Returns whether it wrote.
-pub fn write_if_changed(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<bool> {
-    match std::fs::read(path) {
-        Ok(old) if old == bytes => Ok(false),
-        _ => write_atomic(path, bytes, mode).map(|()| true),
+impl StagedFile {
+    /// Writes `bytes` into a temporary file beside `path`, with permissions `mode` (Unix),
+    /// e.g. 0o600 for secrets.
+    pub fn new(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<StagedFile> {
+        let dir = parent_dir(path);
+        create_dir_all(dir)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".satoshipress-")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .with_context(|| format!("failed to create a temporary file in `{}`", dir.display()))?;
+        if let Some(mode) = mode {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+                .with_context(|| format!("failed to set permissions on `{}`", path.display()))?;
+        }
+        tmp.write_all(bytes)
+            .and_then(|()| tmp.as_file().sync_all())
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        Ok(StagedFile {
+            tmp,
+            path: path.to_path_buf(),
+        })
     }
+
+    /// Writes the file only if `path` does not already hold exactly `bytes`, so that an
+    /// unchanged rebuild rewrites nothing.
+    pub fn new_if_changed(
+        path: &Path,
+        bytes: &[u8],
+        mode: Option<u32>,
+    ) -> Result<Option<StagedFile>> {
+        match std::fs::read(path) {
+            Ok(old) if old == bytes => Ok(None),
+            _ => StagedFile::new(path, bytes, mode).map(Some),
+        }
+    }
+
+    /// Renames the file into place: readers see the old file or the new one, never a part.
+    pub fn commit(self) -> Result<()> {
+        let path = self.path;
+        self.tmp
+            .persist(&path)
+            .with_context(|| format!("failed to replace `{}`", path.display()))?;
+        sync_dir(parent_dir(&path));
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
+    StagedFile::new(path, bytes, mode)?.commit()
 }
 
 /// The directory holding `path` (`.` for a bare file name).

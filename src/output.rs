@@ -20,6 +20,9 @@ pub enum Sink {
 impl Sink {
     /// A staging directory beside `out_dir` (same file system, so the swap is a rename).
     pub fn staging_for(out_dir: &Path) -> Result<Sink> {
+        if out_dir.exists() {
+            check_replaceable(out_dir)?;
+        }
         let parent = crate::fs::parent_dir(out_dir);
         crate::fs::create_dir_all(parent)?;
         let dir = tempfile::Builder::new()
@@ -77,23 +80,7 @@ impl Sink {
             return Ok(false);
         };
         if out_dir.exists() {
-            if !out_dir.is_dir() {
-                anyhow::bail!(
-                    "`{}` is not a directory; move it away or choose another output directory",
-                    out_dir.display()
-                );
-            }
-            let foreign = !out_dir.join(MARKER).is_file()
-                && std::fs::read_dir(out_dir)
-                    .with_context(|| format!("failed to read `{}`", out_dir.display()))?
-                    .next()
-                    .is_some();
-            if foreign {
-                anyhow::bail!(
-                    "refusing to replace `{}`: it is not empty and was not written by satoshipress; remove it or choose another output directory",
-                    out_dir.display()
-                );
-            }
+            check_replaceable(out_dir)?;
             if same_tree(staged.path(), out_dir)? {
                 return Ok(false);
             }
@@ -108,6 +95,28 @@ impl Sink {
         crate::fs::sync_dir(crate::fs::parent_dir(out_dir));
         Ok(true)
     }
+}
+
+/// Refuses to replace anything but a directory satoshipress wrote (or an empty one).
+fn check_replaceable(out_dir: &Path) -> Result<()> {
+    if !out_dir.is_dir() {
+        anyhow::bail!(
+            "`{}` is not a directory; move it away or choose another output directory",
+            out_dir.display()
+        );
+    }
+    let foreign = !out_dir.join(MARKER).is_file()
+        && std::fs::read_dir(out_dir)
+            .with_context(|| format!("failed to read `{}`", out_dir.display()))?
+            .next()
+            .is_some();
+    if foreign {
+        anyhow::bail!(
+            "refusing to replace `{}`: it is not empty and was not written by satoshipress; remove it or choose another output directory",
+            out_dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// Swaps two directories in one step (Linux `renameat2(RENAME_EXCHANGE)`), so `out_dir`

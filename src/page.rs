@@ -234,7 +234,7 @@ mod tests {
         assert_eq!(p.paid[0].length, "The secret recipe.".chars().count());
         assert_eq!(p.description, "Free link teaser.");
         let filled = fill_slots(&p.free_html, |i| format!("<TAG{i}>"));
-        assert!(filled.ends_with("<TAG0>"), "{filled}");
+        assert!(filled.ends_with("<TAG0>\n"), "{filled}");
     }
 
     #[test]

@@ -133,7 +133,13 @@ pub fn find(
                 }
                 let line = line_at(block.bytes.start);
                 if found.len() > 1 || !is_lone_comment(text) {
-                    problems.push(Problem::new(line, "a satoshipay marker must stand alone on its line, with nothing else in its HTML block; put a blank line before and after it"));
+                    let first_line = text.lines().next().unwrap_or("");
+                    let message = if markers_in(first_line).is_empty() {
+                        "a satoshipay marker is swallowed by the HTML block that starts on this line (raw HTML runs to the next blank line); put a blank line before the marker"
+                    } else {
+                        "a satoshipay marker must stand alone on its line, with nothing else in its HTML block; put a blank line before and after it"
+                    };
+                    problems.push(Problem::new(line, message));
                     continue;
                 }
                 match found.into_iter().next() {

@@ -1,0 +1,148 @@
+//! The leak check: random sites with a canary string in every paid block, in every marking
+//! form. No canary may reach any file under public/, the lock, the build's output, or the
+//! bundle's raw bytes; every canary must come back out of the bundle opened with the key.
+//!
+//! The seed is fixed; `SATOSHIPRESS_LEAK_CASES` sets how many sites (default 24).
+
+use crate::support::{KEY, Rng, Site};
+
+struct Gen {
+    rng: Rng,
+    canaries: Vec<String>,
+}
+
+const FREE_WORDS: &[&str] = &["coffee", "tea", "grind", "Wasser", "café", "茶", "bloom", "kettle", "ünïcödé", "☕"];
+
+impl Gen {
+    fn canary(&mut self) -> String {
+        let c = format!("kanarie{:012x}ß", self.rng.next() & 0xffff_ffff_ffff);
+        self.canaries.push(c.clone());
+        c
+    }
+
+    fn free_block(&mut self) -> String {
+        let words: Vec<&str> = (0..6).map(|_| *self.rng.pick(FREE_WORDS)).collect();
+        match self.rng.below(4) {
+            0 => format!("{}\n", words.join(" ")),
+            1 => format!("- {}\n- {}\n", words[0], words[1]),
+            2 => format!("> {}\n", words.join(" ")),
+            _ => format!("Some **{}** and `{}`.\n", words[0], words[1]),
+        }
+    }
+
+    /// A paid block holding a fresh canary, in one of many Markdown shapes.
+    fn paid_block(&mut self, heading_level: usize) -> String {
+        let c = self.canary();
+        match self.rng.below(12) {
+            0 => format!("{c} in a plain paragraph with ünïcödé ☕.\n"),
+            1 => format!("- first\n- item {c}\n  - nested\n"),
+            2 => format!("| a | b |\n|---|---|\n| 1 | {c} |\n"),
+            3 => format!("```rust\nlet secret = \"{c}\";\n```\n"),
+            4 => format!("    indented {c}\n"),
+            5 => format!("> quoted {c}\n"),
+            6 => format!("<div class=\"box\">\n{c}\n</div>\n"),
+            7 => format!("Text with a note[^n{n}].\n\n[^n{n}]: Footnote {c}.\n", n = self.rng.below(1000)),
+            8 => format!("{} Sub {c}\n\nbody\n", "#".repeat(heading_level + 1)),
+            9 => format!("[link](https://example.com/{c}) and ![alt {c}](img.png)\n"),
+            10 => format!("*emphasis {c}* and ~~struck~~ text\n"),
+            _ => format!("Inline <span>{c}</span> html.\n"),
+        }
+    }
+
+    fn paid_body(&mut self, heading_level: usize) -> String {
+        let n = 1 + self.rng.below(3);
+        // Blank lines between blocks, and after the last: raw HTML runs to a blank line.
+        (0..n).map(|_| self.paid_block(heading_level) + "\n").collect()
+    }
+
+    /// One page in a random marking form.
+    fn page(&mut self, n: usize) -> String {
+        let price = 1 + self.rng.below(2_000_000);
+        let free = self.free_block();
+        match self.rng.below(4) {
+            0 => format!("---\ntitle: Teaser {n}\nsatoshipay:\n  price: {price}\n---\n{free}\n<!-- satoshipay -->\n\n{}", self.paid_body(1)),
+            1 => format!("---\ntitle: Whole {n}\nsatoshipay: {{ price: {price} }}\n---\n{}", self.paid_body(1)),
+            2 => {
+                let mut body = free.clone();
+                let mut decl = String::new();
+                for s in 0..1 + self.rng.below(3) {
+                    decl.push_str(&format!("    s{s}: {{ price: {} }}\n", 1 + self.rng.below(5000)));
+                    body.push_str(&format!("\n<!-- satoshipay:s{s} -->\n{}<!-- /satoshipay:s{s} -->\n\n{}", self.paid_body(1), self.free_block()));
+                }
+                format!("---\ntitle: Named {n}\nsatoshipay:\n  sections:\n{decl}---\n{body}")
+            }
+            _ => format!(
+                "+++\ntitle = \"Heading {n}\"\n[satoshipay]\nprice = {price}\n[satoshipay.sections.deep]\nheading = \"Deep dive\"\n+++\n{free}\n## Deep dive\n\n{}\n## Afterwards\n\n{}",
+                self.paid_body(2),
+                self.free_block()
+            ),
+        }
+    }
+}
+
+fn case_count() -> usize {
+    std::env::var("SATOSHIPRESS_LEAK_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn no_canary_leaks_and_every_canary_is_sealed() {
+    let mut g = Gen {
+        rng: Rng(0x5a70_5f1e_aa11_2026),
+        canaries: Vec::new(),
+    };
+    for case in 0..case_count() {
+        g.canaries.clear();
+        let site = Site::new();
+        site.write("templates/.keep", "");
+        for n in 0..2 + g.rng.below(5) {
+            let source = g.page(n);
+            site.write(&format!("content/{}/p{n}.md", ["", "posts", "a/b"][n % 3]), &source);
+        }
+        site.write("content/free.md", "---\ntitle: Free\n---\nNothing paid here.\n");
+        let r = site.build();
+        let outputs = site.outputs();
+        assert!(outputs.keys().any(|p| p.starts_with("public")));
+        for c in &g.canaries {
+            for (path, bytes) in &outputs {
+                assert!(!contains(bytes, c), "case {case}: canary {c} leaked into {path:?}");
+            }
+            assert!(!r.stdout.contains(c.as_str()) && !r.stderr.contains(c.as_str()), "case {case}: canary in the build's output");
+        }
+        let bundle = site.bundle();
+        for c in &g.canaries {
+            assert!(bundle.entries().any(|e| e.content.contains(c.as_str())), "case {case}: canary {c} is not in the bundle");
+        }
+        // goods list with secrets prints ids, titles and secrets, never content.
+        let list = site.run_env(&["goods", "list", "{site}", "--json", "--show-secrets"], &[("SATOSHIPRESS_KEY", KEY)]);
+        for c in &g.canaries {
+            assert!(!list.stdout.contains(c.as_str()), "case {case}: canary in goods list");
+        }
+    }
+}
+
+#[test]
+fn error_messages_never_quote_paid_content() {
+    let mut g = Gen {
+        rng: Rng(7),
+        canaries: Vec::new(),
+    };
+    let broken = [
+        format!("---\nsatoshipay: {{ price: 5 }}\n---\nfree\n\n<!-- satoshipay:x -->\n{}\n", g.paid_body(1)),
+        format!("---\nsatoshipay: {{ price: 5 }}\n---\n<!-- satoshipay:a -->\n{}<!-- /satoshipay:b -->\n", g.paid_body(1)),
+        format!("---\nsatoshipay: {{ price: 5, sections: {{ q: {{ heading: Missing }} }} }}\n---\n## {}\n\ntext\n", g.canary()),
+        format!("---\nsatoshipay: {{ price: 5 }}\n---\n{}\n\n<!-- satoshipay -->\n", g.canary()),
+        format!("---\nsatoshipay: {{ price: 5 }}\n---\n<!-- satoshipay -->\n{}\n<!-- satoshipay -->\n{}\n", g.paid_body(1), g.paid_body(1)),
+    ];
+    for (i, source) in broken.iter().enumerate() {
+        let site = Site::new();
+        site.write("content/p.md", source);
+        let r = site.build_fails();
+        for c in &g.canaries {
+            assert!(!r.stderr.contains(c.as_str()), "broken case {i}: the error quotes paid content:\n{}", r.stderr);
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests through the real `satoshipress` binary. One module per feature.
+
+mod support;
+
+mod build;
+mod cli;
+mod errors;
+mod goods;
+mod keys;
+mod leak;
