@@ -17,13 +17,7 @@ pub enum Emit {
     Markdown,
 }
 
-/// Build a site.
-///
-/// Renders every page to DIR/public/ (or --out) with a SatoshiPay content-item tag where each
-/// paid section was, seals the paid HTML into DIR/bundle/content.spb, and records each good
-/// in DIR/satoshipress.lock. If anything fails, all problems are reported as
-/// `file:line: message` and the previous output, bundle and lock are left exactly as they
-/// were. The first build of a site without a master key creates one (and says so).
+/// Arguments of `build`.
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
     /// The site directory.

@@ -6,10 +6,7 @@ use anyhow::Result;
 
 use crate::build::{Options, build};
 
-/// Check a site, writing nothing.
-///
-/// Parses every page and template and finds every problem `build` would, reporting them all
-/// as `file:line: message`. Exits non-zero when there is any.
+/// Arguments of `check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// The site directory.

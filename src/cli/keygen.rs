@@ -7,12 +7,7 @@ use anyhow::Result;
 use crate::build::{ensure_gitignored, write_new_key};
 use crate::key::MasterKey;
 
-/// Create a new master key.
-///
-/// Without --out the key is printed (base64), to store in a secret manager and pass as
-/// SATOSHIPRESS_KEY. With --out it is written to a new file of mode 0600, and the file is
-/// added to the .gitignore beside it. An existing key file is never overwritten: a new key
-/// changes every good's secret and every local id.
+/// Arguments of `keygen`.
 #[derive(Debug, clap::Args)]
 pub struct KeygenArgs {
     /// Write the key to this new file instead of printing it.

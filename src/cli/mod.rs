@@ -41,10 +41,35 @@ pub enum Command {
     /// Create a new site: satoshipress.toml, content/, a master key and .gitignore.
     Init(InitArgs),
     /// Create a new master key (printed, or written to a file readable by you only).
+    ///
+    /// Without --out the key is printed (base64), to store in a secret manager and pass as
+    /// SATOSHIPRESS_KEY. With --out it is written to a new file of mode 0600, and the file is
+    /// added to the .gitignore beside it. An existing key file is never overwritten: a new key
+    /// changes every good's secret and every local id.
     Keygen(KeygenArgs),
     /// Check a site for every problem a build would find, writing nothing.
+    ///
+    /// Parses every page and template and finds every problem `build` would, reporting them
+    /// all as `file:line: message`. Exits non-zero when there is any.
     Check(CheckArgs),
     /// Build a site: HTML to public/, the sealed bundle, and the lock of goods.
+    ///
+    /// Renders every page to DIR/public/ (or --out) with a SatoshiPay content-item tag where
+    /// each paid section was, seals the paid HTML into DIR/bundle/content.spb, and records each
+    /// good in DIR/satoshipress.lock. If anything fails, all problems are reported as
+    /// `file:line: message` and the previous output, bundle and lock are left as they were.
+    /// The first build of a site without a master key creates one (and says so).
+    ///
+    /// Paid sections are marked in the front matter and the body:
+    ///
+    ///   price: 4000, then `<!-- satoshipay -->`      everything after the marker is paid
+    ///   price: 4000, no marker                        the whole page is paid
+    ///   sections: { recipe: { price: 2500 } }         the part between `<!-- satoshipay:recipe -->`
+    ///                                                 and `<!-- /satoshipay:recipe -->`
+    ///   sections: { gear: { price: 800, heading: "Gear list" } }   the part under that heading
+    ///
+    /// (all under the front matter key `satoshipay:`; see the README for the full guide)
+    #[command(verbatim_doc_comment)]
     Build(BuildArgs),
     /// Inspect the goods registered for a site's paid sections.
     #[command(subcommand)]

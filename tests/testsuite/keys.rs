@@ -11,18 +11,29 @@ fn first_build_creates_a_private_git_ignored_key() {
     site.write("content/p.md", "---\nsatoshipay: { price: 5 }\n---\npaid\n");
     let r = site.run(&["build", "{site}"]);
     assert!(r.ok(), "{}", r.stderr);
-    assert!(r.stderr.contains("created a new master key"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("created a new master key"),
+        "{}",
+        r.stderr
+    );
     let key_path = site.path().join("satoshipress.key");
     let mode = std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    assert!(site.read(".gitignore").lines().any(|l| l == "/satoshipress.key"));
+    assert!(
+        site.read(".gitignore")
+            .lines()
+            .any(|l| l == "/satoshipress.key")
+    );
     let key = site.read("satoshipress.key");
     let key = key.trim();
     for output in [r.stdout.as_str(), r.stderr.as_str()] {
         assert!(!output.contains(key), "the key was printed");
     }
     for (path, bytes) in site.outputs() {
-        assert!(!bytes.windows(key.len()).any(|w| w == key.as_bytes()), "{path:?} holds the key");
+        assert!(
+            !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+            "{path:?} holds the key"
+        );
     }
     // The second build uses the same key and changes nothing.
     let r = site.run(&["build", "{site}"]);
@@ -61,7 +72,11 @@ fn key_files_readable_by_others_are_refused() {
     let site = Site::new();
     site.write("content/p.md", "x\n");
     site.write_key();
-    std::fs::set_permissions(site.path().join("satoshipress.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(
+        site.path().join("satoshipress.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     let r = site.run(&["build", "{site}"]);
     assert!(!r.ok());
     assert!(r.stderr.contains("chmod 600"), "{}", r.stderr);
@@ -72,9 +87,16 @@ fn key_files_readable_by_others_are_refused() {
 fn malformed_keys_are_refused_without_echo() {
     let site = Site::new();
     site.write("content/p.md", "x\n");
-    let r = site.run_env(&["build", "{site}"], &[("SATOSHIPRESS_KEY", "not-a-real-key-value")]);
+    let r = site.run_env(
+        &["build", "{site}"],
+        &[("SATOSHIPRESS_KEY", "not-a-real-key-value")],
+    );
     assert!(!r.ok());
-    assert!(r.stderr.contains("SATOSHIPRESS_KEY") && r.stderr.contains("not valid"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("SATOSHIPRESS_KEY") && r.stderr.contains("not valid"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains("not-a-real-key-value"));
 }
 
@@ -83,7 +105,11 @@ fn the_environment_key_wins_over_the_key_file() {
     let site = Site::new();
     site.write("content/p.md", "---\nsatoshipay: { price: 5 }\n---\npaid\n");
     site.write("satoshipress.key", "garbage\n");
-    std::fs::set_permissions(site.path().join("satoshipress.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(
+        site.path().join("satoshipress.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     site.build();
     site.bundle();
 }
@@ -94,14 +120,27 @@ fn keygen_prints_or_writes_a_new_key() {
     let r = site.run(&["keygen"]);
     assert!(r.ok());
     let printed = r.stdout.trim();
-    assert!(satoshipress::key::MasterKey::from_base64(printed, &satoshipress::key::KeyOrigin::Env).is_ok());
-    assert_ne!(printed, site.run(&["keygen"]).stdout.trim(), "two keys are the same");
+    assert!(
+        satoshipress::key::MasterKey::from_base64(printed, &satoshipress::key::KeyOrigin::Env)
+            .is_ok()
+    );
+    assert_ne!(
+        printed,
+        site.run(&["keygen"]).stdout.trim(),
+        "two keys are the same"
+    );
     let out = site.path().join("keys/site.key");
     let r = site.run(&["keygen", "--out", out.to_str().unwrap()]);
     assert!(r.ok(), "{}", r.stderr);
-    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert!(site.read("keys/.gitignore").contains("/site.key"));
-    assert!(!r.stdout.contains(std::fs::read_to_string(&out).unwrap().trim()));
+    assert!(
+        !r.stdout
+            .contains(std::fs::read_to_string(&out).unwrap().trim())
+    );
     let r = site.run(&["keygen", "--out", out.to_str().unwrap()]);
     assert!(!r.ok(), "an existing key file was overwritten");
 }

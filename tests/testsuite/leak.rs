@@ -11,7 +11,18 @@ struct Gen {
     canaries: Vec<String>,
 }
 
-const FREE_WORDS: &[&str] = &["coffee", "tea", "grind", "Wasser", "café", "茶", "bloom", "kettle", "ünïcödé", "☕"];
+const FREE_WORDS: &[&str] = &[
+    "coffee",
+    "tea",
+    "grind",
+    "Wasser",
+    "café",
+    "茶",
+    "bloom",
+    "kettle",
+    "ünïcödé",
+    "☕",
+];
 
 impl Gen {
     fn canary(&mut self) -> String {
@@ -41,7 +52,10 @@ impl Gen {
             4 => format!("    indented {c}\n"),
             5 => format!("> quoted {c}\n"),
             6 => format!("<div class=\"box\">\n{c}\n</div>\n"),
-            7 => format!("Text with a note[^n{n}].\n\n[^n{n}]: Footnote {c}.\n", n = self.rng.below(1000)),
+            7 => format!(
+                "Text with a note[^n{n}].\n\n[^n{n}]: Footnote {c}.\n",
+                n = self.rng.below(1000)
+            ),
             8 => format!("{} Sub {c}\n\nbody\n", "#".repeat(heading_level + 1)),
             9 => format!("[link](https://example.com/{c}) and ![alt {c}](img.png)\n"),
             10 => format!("*emphasis {c}* and ~~struck~~ text\n"),
@@ -52,7 +66,9 @@ impl Gen {
     fn paid_body(&mut self, heading_level: usize) -> String {
         let n = 1 + self.rng.below(3);
         // Blank lines between blocks, and after the last: raw HTML runs to a blank line.
-        (0..n).map(|_| self.paid_block(heading_level) + "\n").collect()
+        (0..n)
+            .map(|_| self.paid_block(heading_level) + "\n")
+            .collect()
     }
 
     /// One page in a random marking form.
@@ -60,14 +76,27 @@ impl Gen {
         let price = 1 + self.rng.below(2_000_000);
         let free = self.free_block();
         match self.rng.below(4) {
-            0 => format!("---\ntitle: Teaser {n}\nsatoshipay:\n  price: {price}\n---\n{free}\n<!-- satoshipay -->\n\n{}", self.paid_body(1)),
-            1 => format!("---\ntitle: Whole {n}\nsatoshipay: {{ price: {price} }}\n---\n{}", self.paid_body(1)),
+            0 => format!(
+                "---\ntitle: Teaser {n}\nsatoshipay:\n  price: {price}\n---\n{free}\n<!-- satoshipay -->\n\n{}",
+                self.paid_body(1)
+            ),
+            1 => format!(
+                "---\ntitle: Whole {n}\nsatoshipay: {{ price: {price} }}\n---\n{}",
+                self.paid_body(1)
+            ),
             2 => {
                 let mut body = free.clone();
                 let mut decl = String::new();
                 for s in 0..1 + self.rng.below(3) {
-                    decl.push_str(&format!("    s{s}: {{ price: {} }}\n", 1 + self.rng.below(5000)));
-                    body.push_str(&format!("\n<!-- satoshipay:s{s} -->\n{}<!-- /satoshipay:s{s} -->\n\n{}", self.paid_body(1), self.free_block()));
+                    decl.push_str(&format!(
+                        "    s{s}: {{ price: {} }}\n",
+                        1 + self.rng.below(5000)
+                    ));
+                    body.push_str(&format!(
+                        "\n<!-- satoshipay:s{s} -->\n{}<!-- /satoshipay:s{s} -->\n\n{}",
+                        self.paid_body(1),
+                        self.free_block()
+                    ));
                 }
                 format!("---\ntitle: Named {n}\nsatoshipay:\n  sections:\n{decl}---\n{body}")
             }
@@ -81,11 +110,16 @@ impl Gen {
 }
 
 fn case_count() -> usize {
-    std::env::var("SATOSHIPRESS_LEAK_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(24)
+    std::env::var("SATOSHIPRESS_LEAK_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24)
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 #[test]
@@ -100,26 +134,47 @@ fn no_canary_leaks_and_every_canary_is_sealed() {
         site.write("templates/.keep", "");
         for n in 0..2 + g.rng.below(5) {
             let source = g.page(n);
-            site.write(&format!("content/{}/p{n}.md", ["", "posts", "a/b"][n % 3]), &source);
+            site.write(
+                &format!("content/{}/p{n}.md", ["", "posts", "a/b"][n % 3]),
+                &source,
+            );
         }
-        site.write("content/free.md", "---\ntitle: Free\n---\nNothing paid here.\n");
+        site.write(
+            "content/free.md",
+            "---\ntitle: Free\n---\nNothing paid here.\n",
+        );
         let r = site.build();
         let outputs = site.outputs();
         assert!(outputs.keys().any(|p| p.starts_with("public")));
         for c in &g.canaries {
             for (path, bytes) in &outputs {
-                assert!(!contains(bytes, c), "case {case}: canary {c} leaked into {path:?}");
+                assert!(
+                    !contains(bytes, c),
+                    "case {case}: canary {c} leaked into {path:?}"
+                );
             }
-            assert!(!r.stdout.contains(c.as_str()) && !r.stderr.contains(c.as_str()), "case {case}: canary in the build's output");
+            assert!(
+                !r.stdout.contains(c.as_str()) && !r.stderr.contains(c.as_str()),
+                "case {case}: canary in the build's output"
+            );
         }
         let bundle = site.bundle();
         for c in &g.canaries {
-            assert!(bundle.entries().any(|e| e.content.contains(c.as_str())), "case {case}: canary {c} is not in the bundle");
+            assert!(
+                bundle.entries().any(|e| e.content.contains(c.as_str())),
+                "case {case}: canary {c} is not in the bundle"
+            );
         }
         // goods list with secrets prints ids, titles and secrets, never content.
-        let list = site.run_env(&["goods", "list", "{site}", "--json", "--show-secrets"], &[("SATOSHIPRESS_KEY", KEY)]);
+        let list = site.run_env(
+            &["goods", "list", "{site}", "--json", "--show-secrets"],
+            &[("SATOSHIPRESS_KEY", KEY)],
+        );
         for c in &g.canaries {
-            assert!(!list.stdout.contains(c.as_str()), "case {case}: canary in goods list");
+            assert!(
+                !list.stdout.contains(c.as_str()),
+                "case {case}: canary in goods list"
+            );
         }
     }
 }
@@ -131,18 +186,38 @@ fn error_messages_never_quote_paid_content() {
         canaries: Vec::new(),
     };
     let broken = [
-        format!("---\nsatoshipay: {{ price: 5 }}\n---\nfree\n\n<!-- satoshipay:x -->\n{}\n", g.paid_body(1)),
-        format!("---\nsatoshipay: {{ price: 5 }}\n---\n<!-- satoshipay:a -->\n{}<!-- /satoshipay:b -->\n", g.paid_body(1)),
-        format!("---\nsatoshipay: {{ price: 5, sections: {{ q: {{ heading: Missing }} }} }}\n---\n## {}\n\ntext\n", g.canary()),
-        format!("---\nsatoshipay: {{ price: 5 }}\n---\n{}\n\n<!-- satoshipay -->\n", g.canary()),
-        format!("---\nsatoshipay: {{ price: 5 }}\n---\n<!-- satoshipay -->\n{}\n<!-- satoshipay -->\n{}\n", g.paid_body(1), g.paid_body(1)),
+        format!(
+            "---\nsatoshipay: {{ price: 5 }}\n---\nfree\n\n<!-- satoshipay:x -->\n{}\n",
+            g.paid_body(1)
+        ),
+        format!(
+            "---\nsatoshipay: {{ price: 5 }}\n---\n<!-- satoshipay:a -->\n{}<!-- /satoshipay:b -->\n",
+            g.paid_body(1)
+        ),
+        format!(
+            "---\nsatoshipay: {{ price: 5, sections: {{ q: {{ heading: Missing }} }} }}\n---\n## {}\n\ntext\n",
+            g.canary()
+        ),
+        format!(
+            "---\nsatoshipay: {{ price: 5 }}\n---\n{}\n\n<!-- satoshipay -->\n",
+            g.canary()
+        ),
+        format!(
+            "---\nsatoshipay: {{ price: 5 }}\n---\n<!-- satoshipay -->\n{}\n<!-- satoshipay -->\n{}\n",
+            g.paid_body(1),
+            g.paid_body(1)
+        ),
     ];
     for (i, source) in broken.iter().enumerate() {
         let site = Site::new();
         site.write("content/p.md", source);
         let r = site.build_fails();
         for c in &g.canaries {
-            assert!(!r.stderr.contains(c.as_str()), "broken case {i}: the error quotes paid content:\n{}", r.stderr);
+            assert!(
+                !r.stderr.contains(c.as_str()),
+                "broken case {i}: the error quotes paid content:\n{}",
+                r.stderr
+            );
         }
     }
 }
