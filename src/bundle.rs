@@ -310,6 +310,11 @@ impl Bundle {
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()
     }
+
+    /// Consumes the bundle, yielding its entries.
+    pub fn into_entries(self) -> impl Iterator<Item = Entry> {
+        self.entries.into_values()
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod markdown;
 pub mod output;
 pub mod page;
 pub mod section;
+pub mod server;
 pub mod site;
 pub mod text;
 pub mod theme;

@@ -8,3 +8,4 @@ mod errors;
 mod goods;
 mod keys;
 mod leak;
+mod server;

@@ -1,0 +1,15 @@
+//! The Content API server: serves the sealed bundle to readers who paid (SPEC.md §3).
+
+mod handler;
+mod http;
+mod metrics;
+mod receipt;
+mod run;
+mod store;
+
+pub use handler::{HandlerOptions, Request, Response, respond};
+pub use http::Limits;
+pub use metrics::Metrics;
+pub use receipt::{ReceiptError, sign_receipt, verify_receipt};
+pub use run::{Server, ServerOptions, ShutdownHandle};
+pub use store::{Good, Store};
