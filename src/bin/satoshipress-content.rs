@@ -58,6 +58,10 @@ struct Args {
     /// Seconds a shutdown waits for open requests to finish.
     #[arg(long, default_value_t = 10)]
     grace: u64,
+    /// Verify the bundle with the key, print its goods count and version, and exit (for
+    /// deploy scripts: check a new bundle before moving it into place).
+    #[arg(long)]
+    check: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -81,6 +85,16 @@ fn run(args: Args) -> Result<()> {
             MasterKey::load(env.as_deref(), key_file.as_deref().unwrap_or("".as_ref()))?.0
         }
     };
+    if args.check {
+        let bundle = satoshipress::bundle::Bundle::open_file(&key, &args.bundle)?;
+        println!(
+            "ok: `{}` holds {} goods, version {}",
+            args.bundle.display(),
+            bundle.len(),
+            bundle.version()
+        );
+        return Ok(());
+    }
     let prefix = args.prefix.trim_end_matches('/').to_string();
     if !prefix.starts_with('/') || prefix.contains(['?', '#', ' ']) {
         anyhow::bail!(

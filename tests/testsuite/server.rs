@@ -829,3 +829,31 @@ fn sigterm_shuts_down_gracefully() {
         "the in-flight request was not answered"
     );
 }
+
+#[test]
+fn check_flag_verifies_a_bundle_for_deploy_scripts() {
+    let (site, _) = paid_site();
+    let bundle = site.path().join("bundle/content.spb");
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_satoshipress-content"));
+        cmd.args(["--check", "--bundle", bundle.to_str().unwrap()])
+            .env_remove("SATOSHIPRESS_KEY");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let ok = run(&[("SATOSHIPRESS_KEY", KEY)]);
+    assert!(ok.status.success());
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        out.starts_with("ok: ") && out.contains("holds 2 goods, version "),
+        "{out}"
+    );
+    let bad = run(&[(
+        "SATOSHIPRESS_KEY",
+        "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+    )]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("different master key"));
+}
