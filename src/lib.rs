@@ -12,6 +12,7 @@ pub mod diagnostic;
 pub mod front_matter;
 pub mod fs;
 pub mod goods;
+pub mod http;
 pub mod key;
 pub mod markdown;
 pub mod output;

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use satoshipress::http::Limits;
 use satoshipress::key::{KEY_ENV, MasterKey};
-use satoshipress::server::{HandlerOptions, Limits, Server, ServerOptions};
+use satoshipress::server::{HandlerOptions, Server, ServerOptions};
 
 /// Serve a satoshipress bundle as SatoshiPay's Content API.
 ///

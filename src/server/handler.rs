@@ -8,6 +8,7 @@ use subtle::ConstantTimeEq;
 use super::metrics::Metrics;
 use super::receipt::{ReceiptError, verify_receipt};
 use super::store::Store;
+use crate::http::Response;
 
 /// Headers a cross-origin widget may read from our answers.
 const EXPOSED: &str = "X-Payment-Types-Accepted, X-Payment-Amount-SatoshiPay, X-Payment-ID-SatoshiPay, X-Payment-Price, X-Payment-Identifier";
@@ -41,48 +42,6 @@ pub struct Request<'a> {
     pub certificate: Option<&'a str>,
     /// The `Origin` header.
     pub origin: Option<&'a str>,
-}
-
-/// An answer.
-#[derive(Debug)]
-pub struct Response<'a> {
-    /// HTTP status.
-    pub status: u16,
-    /// Headers besides Content-Length, Date and Connection.
-    pub headers: Vec<(&'static str, Cow<'a, str>)>,
-    /// The body (sent unless the request was HEAD).
-    pub body: Cow<'a, [u8]>,
-    /// The good asked for, for the access log.
-    pub good: Option<&'a str>,
-}
-
-impl<'a> Response<'a> {
-    fn new(status: u16, content_type: &'a str, body: impl Into<Cow<'a, [u8]>>) -> Self {
-        Response {
-            status,
-            headers: vec![
-                ("Content-Type", Cow::Borrowed(content_type)),
-                ("X-Content-Type-Options", Cow::Borrowed("nosniff")),
-            ],
-            body: body.into(),
-            good: None,
-        }
-    }
-
-    /// A JSON error object shaped like the Digital Goods API's.
-    pub fn error(status: u16, name: &str, message: &str) -> Self {
-        let body = serde_json::json!({ "name": name, "message": message, "statusCode": status, "errorCode": status });
-        Response::new(
-            status,
-            "application/json; charset=utf-8",
-            serde_json::to_vec(&body).expect("JSON"),
-        )
-    }
-
-    fn header(mut self, name: &'static str, value: impl Into<Cow<'a, str>>) -> Self {
-        self.headers.push((name, value.into()));
-        self
-    }
 }
 
 /// Why a paid request was refused, for the 402 message.
@@ -186,7 +145,7 @@ fn paid<'a>(
         if matches(&cert) {
             metrics.count_paid();
             let mut r = Response::new(200, &good.content_type, Cow::Borrowed(good.body.as_slice()));
-            r.good = Some(key);
+            r.note = Some(key);
             return r;
         }
         refusal = Refusal::WrongCertificate;
@@ -197,7 +156,7 @@ fn paid<'a>(
                 metrics.count_paid();
                 let mut r =
                     Response::new(200, &good.content_type, Cow::Borrowed(good.body.as_slice()));
-                r.good = Some(key);
+                r.note = Some(key);
                 return r;
             }
             Err(e) => refusal = Refusal::Receipt(e),
@@ -219,7 +178,7 @@ fn paid<'a>(
         .header("X-Payment-ID-SatoshiPay", key.as_str())
         .header("X-Payment-Price", price)
         .header("X-Payment-Identifier", key.as_str());
-    r.good = Some(key);
+    r.note = Some(key);
     r
 }
 
@@ -352,7 +311,7 @@ mod tests {
             assert_eq!(r.status, status, "{method} {target} {cert:?}");
             if status == 200 && target.starts_with("/satoshipay") {
                 assert_eq!(&*r.body, br#"{"content":"<p>paid</p>"}"#);
-                assert_eq!(r.good, Some("abc123"));
+                assert_eq!(r.note, Some("abc123"));
             } else {
                 assert!(
                     !String::from_utf8_lossy(&r.body).contains("<p>paid</p>"),

@@ -1,15 +1,13 @@
 //! The Content API server: serves the sealed bundle to readers who paid (SPEC.md §3).
 
 mod handler;
-mod http;
 mod metrics;
 mod receipt;
 mod run;
 mod store;
 
-pub use handler::{HandlerOptions, Request, Response, respond};
-pub use http::Limits;
+pub use handler::{HandlerOptions, Request, respond};
 pub use metrics::Metrics;
 pub use receipt::{ReceiptError, sign_receipt, verify_receipt};
-pub use run::{Server, ServerOptions, ShutdownHandle};
+pub use run::{ContentService, Server, ServerOptions, ShutdownHandle};
 pub use store::{Good, Store};

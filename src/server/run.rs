@@ -1,21 +1,19 @@
-//! The server: a listener, a thread per open connection up to a cap, the loaded bundle
-//! behind a lock that readers hold only to clone an `Arc`, reloads on SIGHUP or when the
-//! bundle file is replaced, and a graceful shutdown.
+//! The Content API server: the loaded bundle behind a lock that readers hold only to clone an
+//! `Arc`, reloads on SIGHUP or when the bundle file is replaced, metrics and the access log.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use super::handler::HandlerOptions;
-use super::http::{Limits, serve_connection};
+use super::handler::{HandlerOptions, Request, respond};
 use super::metrics::Metrics;
 use super::store::Store;
 use crate::bundle::Bundle;
+use crate::http::{self, HttpServer, Limits, Outcome, Service, Stopper};
 use crate::key::MasterKey;
 
 /// Everything the server is told.
@@ -39,205 +37,247 @@ pub struct ServerOptions {
     pub grace: Duration,
 }
 
-/// State every connection thread shares.
-pub(crate) struct Shared {
+/// The Content API as an HTTP service: the bundle in force, metrics, options.
+pub struct ContentService {
     store: RwLock<Arc<Store>>,
-    pub(crate) metrics: Metrics,
-    pub(crate) handler: HandlerOptions,
-    pub(crate) limits: Limits,
-    pub(crate) access_log: bool,
-    pub(crate) shutting_down: AtomicBool,
-    active: AtomicUsize,
+    metrics: Metrics,
+    handler: HandlerOptions,
+    access_log: bool,
     key: MasterKey,
     bundle_path: PathBuf,
 }
 
-impl Shared {
+impl ContentService {
+    /// Opens the bundle, refusing a missing, damaged or wrongly keyed one.
+    pub fn open(
+        key: MasterKey,
+        bundle_path: &Path,
+        handler: HandlerOptions,
+        access_log: bool,
+    ) -> Result<ContentService> {
+        let store = load(&key, bundle_path)?;
+        Ok(ContentService {
+            store: RwLock::new(Arc::new(store)),
+            metrics: Metrics::default(),
+            handler,
+            access_log,
+            key,
+            bundle_path: bundle_path.to_path_buf(),
+        })
+    }
+
     /// The bundle in force now.
-    pub(crate) fn store(&self) -> Arc<Store> {
+    pub fn store(&self) -> Arc<Store> {
         Arc::clone(&self.store.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Loads the bundle file again; the old bundle keeps serving if the new one is bad.
+    pub fn reload(&self) -> Result<()> {
+        match load(&self.key, &self.bundle_path) {
+            Ok(store) => {
+                let (goods, version) = (store.len(), store.version.clone());
+                *self.store.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(store);
+                self.metrics.count_reload(true);
+                log(&format!(
+                    "msg=\"bundle reloaded\" goods={goods} version={version}"
+                ));
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.count_reload(false);
+                let error = e
+                    .chain()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(": ")
+                    .replace('"', "'");
+                log(&format!(
+                    "level=error msg=\"bundle reload refused; the previous bundle keeps serving\" error=\"{error}\""
+                ));
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether `path` is one of this service's routes (for servers that mount it beside others).
+    pub fn routes(&self, path: &str) -> bool {
+        path == "/healthz"
+            || path == "/metrics"
+            || path
+                .strip_prefix(self.handler.prefix.as_str())
+                .is_some_and(|r| r.is_empty() || r.starts_with('/'))
     }
 }
 
-/// A running server.
+impl Service for ContentService {
+    fn serve(&self, req: &http::Request<'_>, reply: &mut dyn FnMut(&http::Response<'_>)) {
+        let store = self.store();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let request = Request {
+            method: req.method,
+            target: req.target,
+            certificate: req.header("X-Payment-Certificate"),
+            origin: req.header("Origin"),
+        };
+        reply(&respond(
+            &request,
+            &store,
+            &self.metrics,
+            &self.handler,
+            now,
+        ));
+    }
+
+    fn observe(&self, o: &Outcome<'_>) {
+        self.metrics.count(o.status);
+        if self.access_log {
+            access_log(o);
+        }
+    }
+}
+
+/// A Content API server: the service on its own listener.
 pub struct Server {
-    shared: Arc<Shared>,
-    listener: TcpListener,
-    addr: SocketAddr,
+    http: HttpServer,
+    service: Arc<ContentService>,
     options: ServerOptions,
 }
 
-/// Stops a server from another thread.
+/// Stops or reloads a server from another thread.
 #[derive(Clone)]
 pub struct ShutdownHandle {
-    shared: Arc<Shared>,
-    addr: SocketAddr,
+    service: Arc<ContentService>,
+    stopper: Stopper,
 }
 
 impl ShutdownHandle {
     /// Stops accepting, lets open requests finish, and makes [`Server::run`] return.
     pub fn shutdown(&self) {
-        self.shared.shutting_down.store(true, Ordering::SeqCst);
-        // Wake the accept loop.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        self.stopper.stop();
     }
 
     /// Loads the bundle file again; the old bundle keeps serving if the new one is bad.
     pub fn reload(&self) -> Result<()> {
-        reload(&self.shared)
+        self.service.reload()
     }
 }
 
 /// Reads and opens the bundle file.
 fn load(key: &MasterKey, path: &Path) -> Result<Store> {
-    let bundle = Bundle::open_file(key, path)?;
-    Ok(Store::from_bundle(bundle))
-}
-
-fn reload(shared: &Shared) -> Result<()> {
-    match load(&shared.key, &shared.bundle_path) {
-        Ok(store) => {
-            let (goods, version) = (store.len(), store.version.clone());
-            *shared.store.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(store);
-            shared.metrics.count_reload(true);
-            log(&format!(
-                "msg=\"bundle reloaded\" goods={goods} version={version}"
-            ));
-            Ok(())
-        }
-        Err(e) => {
-            shared.metrics.count_reload(false);
-            log(&format!(
-                "level=error msg=\"bundle reload refused; the previous bundle keeps serving\" error=\"{}\"",
-                one_line(&e)
-            ));
-            Err(e)
-        }
-    }
-}
-
-/// An error and its causes on one line, quotes escaped.
-fn one_line(e: &anyhow::Error) -> String {
-    e.chain()
-        .map(|c| c.to_string())
-        .collect::<Vec<_>>()
-        .join(": ")
-        .replace('"', "'")
+    Ok(Store::from_bundle(Bundle::open_file(key, path)?))
 }
 
 /// One event line on stderr.
 pub(crate) fn log(fields: &str) {
     let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
+        .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let (y, mo, d, h, mi, s, _) = super::http::civil(now.as_secs());
+    let (y, mo, d, h, mi, s, _) = http::civil(now.as_secs());
     let line = format!("ts={y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z {fields}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// One access-log line on stderr. The query string is never logged: it holds certificates.
+fn access_log(o: &Outcome<'_>) {
+    let path = o.target.split('?').next().unwrap_or("");
+    let path: String = path
+        .chars()
+        .take(200)
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    let method: String = o
+        .method
+        .chars()
+        .take(16)
+        .map(|c| {
+            if c.is_ascii_alphabetic() || c == '-' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let (y, mo, d, h, mi, s, _) = http::civil(now.as_secs());
+    let line = format!(
+        "ts={y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}Z peer={} method={method} path=\"{path}\" status={} bytes={} dur_us={} good={}\n",
+        now.subsec_millis(),
+        o.peer
+            .map_or_else(|| "-".to_string(), |p| p.ip().to_string()),
+        o.status,
+        o.bytes,
+        o.started.elapsed().as_micros(),
+        o.note.unwrap_or("-")
+    );
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 impl Server {
     /// Opens the bundle (refusing a missing, damaged or wrongly keyed one) and binds.
     pub fn bind(options: ServerOptions, key: MasterKey) -> Result<Server> {
-        let store = load(&key, &options.bundle)?;
-        let listener = TcpListener::bind(options.listen)
-            .with_context(|| format!("cannot listen on {}", options.listen))?;
-        let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            store: RwLock::new(Arc::new(store)),
-            metrics: Metrics::default(),
-            handler: options.handler.clone(),
-            limits: options.limits,
-            access_log: options.access_log,
-            shutting_down: AtomicBool::new(false),
-            active: AtomicUsize::new(0),
+        let service = Arc::new(ContentService::open(
             key,
-            bundle_path: options.bundle.clone(),
-        });
+            &options.bundle,
+            options.handler.clone(),
+            options.access_log,
+        )?);
+        let http = HttpServer::bind(options.listen)?;
         Ok(Server {
-            shared,
-            listener,
-            addr,
+            http,
+            service,
             options,
         })
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.http.local_addr()
     }
 
     /// A handle to stop or reload it from elsewhere.
     pub fn handle(&self) -> ShutdownHandle {
         ShutdownHandle {
-            shared: Arc::clone(&self.shared),
-            addr: self.addr,
+            service: Arc::clone(&self.service),
+            stopper: self.http.stopper(),
         }
     }
 
     /// Goods in the loaded bundle.
     pub fn goods(&self) -> usize {
-        self.shared.store().len()
+        self.service.store().len()
     }
 
     /// Serves until shut down, then waits (up to the grace time) for open requests.
     pub fn run(self) -> Result<()> {
-        let watcher = self.options.watch_interval.map(|every| {
-            let shared = Arc::clone(&self.shared);
+        let stopper = self.http.stopper();
+        if let Some(every) = self.options.watch_interval {
+            let (service, stopper) = (Arc::clone(&self.service), stopper.clone());
             std::thread::Builder::new()
                 .name("bundle-watch".into())
-                .spawn(move || watch_bundle(&shared, every))
-                .expect("spawn the bundle watcher")
-        });
-        for conn in self.listener.incoming() {
-            if self.shared.shutting_down.load(Ordering::SeqCst) {
-                break;
-            }
-            let Ok(stream) = conn else { continue };
-            let Ok(peer) = stream.peer_addr() else {
-                continue;
-            };
-            if self.shared.active.load(Ordering::SeqCst) >= self.options.max_connections {
-                busy(stream, &self.shared);
-                continue;
-            }
-            self.shared.active.fetch_add(1, Ordering::SeqCst);
-            let shared = Arc::clone(&self.shared);
-            let spawned = std::thread::Builder::new()
-                .name("conn".into())
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    let _guard = ActiveGuard(&shared.active);
-                    serve_connection(stream, peer, &shared);
-                });
-            if spawned.is_err() {
-                self.shared.active.fetch_sub(1, Ordering::SeqCst);
-            }
+                .spawn(move || watch_bundle(&service, &stopper, every))?;
         }
-        let deadline = Instant::now() + self.options.grace;
-        while self.shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        drop(watcher);
+        let service: Arc<dyn Service> = self.service;
+        self.http.run(
+            service,
+            self.options.limits,
+            self.options.max_connections,
+            self.options.grace,
+        );
         Ok(())
     }
 }
 
-struct ActiveGuard<'a>(&'a AtomicUsize);
-
-impl Drop for ActiveGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Too many connections: a short 503, then close.
-fn busy(mut stream: TcpStream, shared: &Shared) {
-    let _ = stream.set_write_timeout(Some(Duration::from_millis(500)));
-    let _ = stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n");
-    shared.metrics.count(503);
-}
-
-/// The identity of the bundle file: a replaced file has a new inode or size or mtime.
+/// The identity of the bundle file: a replaced file has a new inode, size or mtime.
 fn file_id(path: &Path) -> Option<(u64, u64, u64, i64)> {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(path).ok().map(|m| {
@@ -245,21 +285,21 @@ fn file_id(path: &Path) -> Option<(u64, u64, u64, i64)> {
             m.dev(),
             m.ino(),
             m.len(),
-            m.mtime_nsec() + m.mtime() * 1_000_000_000,
+            m.mtime() * 1_000_000_000 + m.mtime_nsec(),
         )
     })
 }
 
 /// Reloads when the bundle file is replaced. Polling (not inotify) also works on network
-/// file systems and needs no descriptor per watched directory.
-fn watch_bundle(shared: &Shared, every: Duration) {
-    let mut last = file_id(&shared.bundle_path);
-    while !shared.shutting_down.load(Ordering::Relaxed) {
+/// file systems and survives the directory being replaced.
+fn watch_bundle(service: &ContentService, stopper: &Stopper, every: Duration) {
+    let mut last = file_id(&service.bundle_path);
+    while !stopper.is_stopping() {
         std::thread::sleep(every);
-        let now = file_id(&shared.bundle_path);
+        let now = file_id(&service.bundle_path);
         if now.is_some() && now != last {
             last = now;
-            let _ = reload(shared);
+            let _ = service.reload();
         }
     }
 }
