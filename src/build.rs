@@ -13,7 +13,9 @@ use crate::bundle::{self, Entry};
 use crate::config::{Config, LOCK_FILE, RegistryKind};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::fs::StagedFile;
-use crate::goods::{LocalRegistry, Lock, Registry, SyncReport, WantedGood};
+use crate::goods::{
+    ApiClient, ApiRegistry, LocalRegistry, Lock, PreviewRegistry, Registry, SyncReport, WantedGood,
+};
 use crate::key::{KEY_ENV, KeyError, MasterKey};
 use crate::output::Sink;
 use crate::page::{Page, fill_slots, strip_slots};
@@ -249,22 +251,29 @@ fn index_file(dir: &str) -> String {
     }
 }
 
-/// Runs the pipeline. On any error nothing is written; on success the output directory, the
-/// bundle and the lock are replaced (each only if its bytes changed).
-pub fn build(opts: &Options) -> Result<Outcome> {
-    let started = Instant::now();
-    let site_dir = &opts.site_dir;
+/// A site read and checked: every page parsed, the theme compiled.
+pub struct LoadedSite {
+    /// The config.
+    pub config: Config,
+    /// `SITE/content`.
+    pub content_dir: PathBuf,
+    /// What the content directory holds.
+    pub sources: site::Sources,
+    /// Pages, drafts left out, sorted by path.
+    pub pages: Vec<Page>,
+    /// The compiled theme.
+    pub theme: Theme,
+    /// The progress bar of this run (hidden unless asked for on a terminal).
+    progress: indicatif::ProgressBar,
+}
+
+/// Reads, parses and checks a site; every problem is returned together as [`Diagnostics`].
+pub fn load_site(site_dir: &Path, show_progress: bool) -> Result<LoadedSite> {
     let config = Config::load(site_dir)?;
-    let registry_kind = opts.registry.unwrap_or(config.satoshipay.registry);
-    if registry_kind == RegistryKind::Api {
-        anyhow::bail!(
-            "the `api` registry (SatoshiPay's Digital Goods API) is not available in this version yet; build with `--registry local`"
-        );
-    }
     let content_dir = site_dir.join(&config.site.content_dir);
     let sources = site::scan(&content_dir)?;
 
-    let progress = progress_bar(opts.progress, sources.pages.len());
+    let progress = progress_bar(show_progress, sources.pages.len());
     progress.set_message("parsing");
     let parsed: Vec<Result<Page, Vec<Diagnostic>>> = sources
         .pages
@@ -332,6 +341,55 @@ pub fn build(opts: &Options) -> Result<Outcome> {
         return Err(Diagnostics(problems).into());
     }
     let theme = theme.expect("no problems means the theme loaded");
+    pages.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    Ok(LoadedSite {
+        config,
+        content_dir,
+        sources,
+        pages,
+        theme,
+        progress,
+    })
+}
+
+/// The goods a site's pages want registered, sorted by key.
+pub fn wanted_goods(pages: &[Page], base_url: &str, key: &MasterKey) -> Vec<WantedGood> {
+    let mut wanted: Vec<WantedGood> = pages
+        .iter()
+        .flat_map(|p| {
+            p.paid.iter().map(|part| WantedGood {
+                key: p.good_key(&part.name),
+                price: part.price,
+                title: format!(
+                    "{} — {}",
+                    p.title,
+                    part.title.as_deref().unwrap_or(&part.name)
+                ),
+                url: format!("{base_url}/{}#{}", url_of(&p.dir), part.name),
+                digest: key.content_digest(part.html.as_bytes()),
+            })
+        })
+        .collect();
+    wanted.sort_by(|a, b| a.key.cmp(&b.key));
+    wanted
+}
+
+/// Runs the pipeline. On any error nothing is written; on success the output directory, the
+/// bundle and the lock are replaced (each only if its bytes changed). With the `api`
+/// registry the lock is also written after every batch sent to the API, so that it always
+/// holds what the API holds.
+pub fn build(opts: &Options) -> Result<Outcome> {
+    let started = Instant::now();
+    let site_dir = &opts.site_dir;
+    let LoadedSite {
+        config,
+        content_dir,
+        sources,
+        pages,
+        theme,
+        progress,
+    } = load_site(site_dir, opts.progress)?;
+    let registry_kind = opts.registry.unwrap_or(config.satoshipay.registry);
 
     // Goods.
     let lock_path = site_dir.join(LOCK_FILE);
@@ -350,27 +408,23 @@ pub fn build(opts: &Options) -> Result<Outcome> {
         Some(lock) if lock.registry == registry_kind => lock,
         _ => Lock::new(registry_kind, key.fingerprint()),
     };
-    pages.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     let base = &config.site.base_url;
-    let mut wanted: Vec<WantedGood> = pages
-        .iter()
-        .flat_map(|p| {
-            p.paid.iter().map(|part| WantedGood {
-                key: p.good_key(&part.name),
-                price: part.price,
-                title: format!(
-                    "{} — {}",
-                    p.title,
-                    part.title.as_deref().unwrap_or(&part.name)
-                ),
-                url: format!("{base}/{}#{}", url_of(&p.dir), part.name),
-                digest: key.content_digest(part.html.as_bytes()),
-            })
-        })
-        .collect();
-    wanted.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut registry = LocalRegistry::new(&key);
-    let (lock, sync) = registry.sync(&wanted, &old_lock)?;
+    let wanted = wanted_goods(&pages, base, &key);
+    let (lock, sync) = match (registry_kind, opts.dry_run) {
+        (_, true) => PreviewRegistry { key: &key }.sync(&wanted, &old_lock)?,
+        (RegistryKind::Local, false) => LocalRegistry::new(&key).sync(&wanted, &old_lock)?,
+        (RegistryKind::Api, false) => {
+            let client = ApiClient::from_env()?;
+            ApiRegistry {
+                client: &client,
+                key: &key,
+                lock_path: &lock_path,
+                batch_size: config.satoshipay.batch_size,
+                progress: opts.progress,
+            }
+            .sync(&wanted, &old_lock)?
+        }
+    };
     let ids: HashMap<&str, &crate::goods::LockedGood> =
         lock.goods.iter().map(|g| (g.key.as_str(), g)).collect();
 

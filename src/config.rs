@@ -90,6 +90,8 @@ pub struct PayConfig {
     pub key_file: PathBuf,
     /// The sealed bundle, relative to the site directory.
     pub bundle: PathBuf,
+    /// Requests per `POST /batch` when syncing with the Digital Goods API (1 to 1000).
+    pub batch_size: usize,
 }
 
 impl Default for PayConfig {
@@ -100,6 +102,7 @@ impl Default for PayConfig {
             widget_url: "https://wallet.satoshipay.io/satoshipay.js".into(),
             key_file: "satoshipress.key".into(),
             bundle: "bundle/content.spb".into(),
+            batch_size: 100,
         }
     }
 }
@@ -146,6 +149,13 @@ impl Config {
             ));
         }
         config.satoshipay.content_api = prefix.to_string();
+        if !(1..=1000).contains(&config.satoshipay.batch_size) {
+            problems.push(Diagnostic::new(
+                path,
+                at("batch_size"),
+                "`satoshipay.batch_size` must be from 1 to 1000",
+            ));
+        }
         for (name, dir) in [
             ("content_dir", &config.site.content_dir),
             ("output_dir", &config.site.output_dir),

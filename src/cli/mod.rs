@@ -5,12 +5,14 @@ mod check;
 mod goods;
 mod init;
 mod keygen;
+mod sandbox;
 
 pub use self::build::BuildArgs;
 pub use self::check::CheckArgs;
 pub use self::goods::GoodsArgs;
 pub use self::init::InitArgs;
 pub use self::keygen::KeygenArgs;
+pub use self::sandbox::SandboxArgs;
 
 use clap::{Parser, Subcommand};
 
@@ -74,6 +76,16 @@ pub enum Command {
     /// Inspect the goods registered for a site's paid sections.
     #[command(subcommand)]
     Goods(GoodsArgs),
+    /// Run a local emulator of SatoshiPay's Digital Goods API, for tests and offline work.
+    ///
+    /// Serves every call of the API under http://127.0.0.1:PORT/v1 with Basic auth
+    /// (--key/--secret), batch semantics and 24-hex ids, keeping goods in --data across
+    /// restarts. Point the build at it with SATOSHIPAY_API_URL. Faults can be injected with
+    /// the flags below or POST /_sandbox/faults; GET /_sandbox/stats counts requests;
+    /// GET /_sandbox/certificate/<id> hands out a good's secret as a payment would (a
+    /// development affordance the real API does not have). The first stdout line is
+    /// `listening on http://HOST:PORT`.
+    Sandbox(SandboxArgs),
 }
 
 /// Runs a parsed command line.
@@ -84,6 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(args) => check::run(args),
         Command::Build(args) => build::run(args),
         Command::Goods(args) => goods::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
     }
 }
 

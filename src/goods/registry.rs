@@ -68,6 +68,13 @@ impl<'k> LocalRegistry<'k> {
     }
 }
 
+impl Change {
+    /// Compares a wanted good with its locked state.
+    pub fn classify(wanted: &WantedGood, locked: Option<&LockedGood>) -> Change {
+        classify(wanted, locked)
+    }
+}
+
 /// Compares a wanted good with its locked state.
 pub fn classify(wanted: &WantedGood, locked: Option<&LockedGood>) -> Change {
     match locked {
@@ -116,6 +123,106 @@ impl Registry for LocalRegistry<'_> {
             .count();
         lock.goods.sort_by(|a, b| a.key.cmp(&b.key));
         Ok((lock, report))
+    }
+}
+
+/// `check`: ids from the lock where it has them, placeholders otherwise; no network.
+pub struct PreviewRegistry<'k> {
+    /// The master key (for local ids).
+    pub key: &'k MasterKey,
+}
+
+impl Registry for PreviewRegistry<'_> {
+    fn kind(&self) -> RegistryKind {
+        RegistryKind::Local
+    }
+
+    fn sync(&mut self, wanted: &[WantedGood], old: &Lock) -> anyhow::Result<(Lock, SyncReport)> {
+        let (mut lock, report) = LocalRegistry::new(self.key).sync(wanted, old)?;
+        lock.registry = old.registry;
+        for g in &mut lock.goods {
+            if let Some(l) = old.get(&g.key) {
+                g.id = l.id.clone();
+            }
+        }
+        Ok((lock, report))
+    }
+}
+
+/// The Digital Goods API registry: syncs through [`super::sync::sync`].
+pub struct ApiRegistry<'a> {
+    /// The API client.
+    pub client: &'a super::client::ApiClient,
+    /// The master key (for secrets).
+    pub key: &'a MasterKey,
+    /// The lock, written after every batch.
+    pub lock_path: &'a std::path::Path,
+    /// Requests per batch.
+    pub batch_size: usize,
+    /// Show a progress bar on a terminal.
+    pub progress: bool,
+}
+
+impl ApiRegistry<'_> {
+    /// What the site wants, with secrets of the lock's generations.
+    pub fn desired(&self, wanted: &[WantedGood], old: &Lock) -> Vec<super::sync::Desired> {
+        wanted
+            .iter()
+            .map(|w| {
+                let generation = old.get(&w.key).map_or(1, |l| l.generation);
+                super::sync::Desired {
+                    key: w.key.clone(),
+                    price: w.price,
+                    title: w.title.clone(),
+                    url: w.url.clone(),
+                    digest: w.digest.clone(),
+                    generation,
+                    secret: self.key.good_secret(&w.key, generation),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Registry for ApiRegistry<'_> {
+    fn kind(&self) -> RegistryKind {
+        RegistryKind::Api
+    }
+
+    fn sync(&mut self, wanted: &[WantedGood], old: &Lock) -> anyhow::Result<(Lock, SyncReport)> {
+        use std::io::IsTerminal;
+        let desired = self.desired(wanted, old);
+        let mut start = old.clone();
+        start.registry = RegistryKind::Api;
+        start.key_fingerprint = self.key.fingerprint();
+        let bar = if self.progress && std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(0);
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("  syncing [{bar:30}] {pos}/{len} goods")
+            {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let progress = |done: usize, total: usize| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        };
+        let result = super::sync::sync(
+            self.client,
+            &desired,
+            start,
+            &super::sync::SyncOptions {
+                batch_size: self.batch_size,
+                lock_path: self.lock_path,
+                rounds: 5,
+                progress: &progress,
+            },
+        );
+        bar.finish_and_clear();
+        result
     }
 }
 

@@ -8,4 +8,6 @@ mod errors;
 mod goods;
 mod keys;
 mod leak;
+mod sandbox;
 mod server;
+mod sync;
