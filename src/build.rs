@@ -1,15 +1,14 @@
 //! The build pipeline: scan, parse, register goods, render, seal, and commit the outputs
 //! only when every step succeeded.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use rayon::prelude::*;
-use serde::Serialize;
 
-use crate::bundle::{self, Entry};
+use crate::bundle;
 use crate::config::{Config, LOCK_FILE, RegistryKind};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::fs::StagedFile;
@@ -18,7 +17,8 @@ use crate::goods::{
 };
 use crate::key::{KEY_ENV, KeyError, MasterKey};
 use crate::output::Sink;
-use crate::page::{Page, fill_slots, strip_slots};
+use crate::page::Page;
+use crate::render::{Renderer, bundle_entries, index_file, url_of};
 use crate::site;
 use crate::theme::Theme;
 
@@ -134,121 +134,6 @@ pub fn ensure_gitignored(site_dir: &Path, entry: &Path) -> Result<()> {
     }
     text.push_str(&format!("# the master key: never commit it\n{line}\n"));
     crate::fs::write_atomic(&path, text.as_bytes(), None)
-}
-
-/// Template data shared by every page.
-#[derive(Serialize)]
-struct SiteData<'a> {
-    title: &'a str,
-    base_url: &'a str,
-    description: &'a str,
-    language: &'a str,
-    author: &'a str,
-    widget_url: &'a str,
-    sections: Vec<NavItem>,
-}
-
-#[derive(Serialize, Clone)]
-struct NavItem {
-    title: String,
-    url: String,
-}
-
-#[derive(Serialize)]
-struct PaidData {
-    name: String,
-    id: String,
-    price: u32,
-}
-
-#[derive(Serialize)]
-struct PageData<'a> {
-    title: &'a str,
-    url: String,
-    permalink: String,
-    date: Option<&'a str>,
-    day: Option<&'a str>,
-    description: &'a str,
-    content: String,
-    paid: Vec<PaidData>,
-    extra: &'a BTreeMap<String, serde_json::Value>,
-}
-
-#[derive(Serialize)]
-struct PageContext<'a> {
-    site: &'a SiteData<'a>,
-    page: PageData<'a>,
-    root: String,
-}
-
-#[derive(Serialize)]
-struct ListedPage<'a> {
-    title: &'a str,
-    url: String,
-    date: Option<&'a str>,
-    day: Option<&'a str>,
-    summary: &'a str,
-    paid: bool,
-    price: u32,
-}
-
-#[derive(Serialize)]
-struct ListingData<'a> {
-    is_home: bool,
-    title: String,
-    description: String,
-    permalink: String,
-    intro: Option<String>,
-    paid: bool,
-    pages: Vec<ListedPage<'a>>,
-}
-
-#[derive(Serialize)]
-struct ListingContext<'a> {
-    site: &'a SiteData<'a>,
-    listing: ListingData<'a>,
-    root: String,
-}
-
-#[derive(Serialize)]
-struct Item<'a> {
-    src: String,
-    id: &'a str,
-    length: usize,
-    price: u32,
-    url: String,
-}
-
-#[derive(Serialize)]
-struct ItemContext<'a> {
-    item: Item<'a>,
-}
-
-/// The URL path of an output directory: `posts/brew` → `posts/brew/`, home → `""`.
-fn url_of(dir: &str) -> String {
-    if dir.is_empty() {
-        String::new()
-    } else {
-        format!("{dir}/")
-    }
-}
-
-/// `../` once per level of `dir`: the way back to the site root from a page.
-fn root_of(dir: &str) -> String {
-    if dir.is_empty() {
-        String::new()
-    } else {
-        "../".repeat(dir.split('/').count())
-    }
-}
-
-/// Where the output file of directory `dir` goes.
-fn index_file(dir: &str) -> String {
-    if dir.is_empty() {
-        "index.html".into()
-    } else {
-        format!("{dir}/index.html")
-    }
 }
 
 /// A site read and checked: every page parsed, the theme compiled.
@@ -425,8 +310,6 @@ pub fn build(opts: &Options) -> Result<Outcome> {
             .sync(&wanted, &old_lock)?
         }
     };
-    let ids: HashMap<&str, &crate::goods::LockedGood> =
-        lock.goods.iter().map(|g| (g.key.as_str(), g)).collect();
 
     // Render.
     let out_dir = opts
@@ -438,190 +321,26 @@ pub fn build(opts: &Options) -> Result<Outcome> {
     } else {
         Sink::staging_for(&out_dir)?
     };
-    let mut listing_dirs: BTreeSet<String> = BTreeSet::from([String::new()]);
-    for p in pages.iter().filter(|p| !p.is_index) {
-        let mut dir = p.dir.as_str();
-        while let Some((parent, _)) = dir.rsplit_once('/') {
-            listing_dirs.insert(parent.to_string());
-            dir = parent;
-        }
-    }
-    let intro_of: HashMap<&str, &Page> = pages
-        .iter()
-        .filter(|p| p.is_index && listing_dirs.contains(&p.dir))
-        .map(|p| (p.dir.as_str(), p))
-        .collect();
-    let nav: Vec<NavItem> = listing_dirs
-        .iter()
-        .filter(|d| !d.is_empty() && !d.contains('/'))
-        .map(|d| NavItem {
-            title: intro_of
-                .get(d.as_str())
-                .map_or_else(|| humanise(d), |p| p.title.clone()),
-            url: url_of(d),
-        })
-        .collect();
-    let site_data = SiteData {
-        title: &config.site.title,
-        base_url: base,
-        description: &config.site.description,
-        language: &config.site.language,
-        author: &config.site.author,
-        widget_url: &config.satoshipay.widget_url,
-        sections: nav,
-    };
-    let prefix = &config.satoshipay.content_api;
-    let tags = |page: &Page, template: &str| -> Result<Vec<String>> {
-        page.paid
-            .iter()
-            .map(|part| {
-                let good = ids[page.good_key(&part.name).as_str()];
-                theme.render(
-                    template,
-                    &ItemContext {
-                        item: Item {
-                            src: format!("{prefix}/{}", good.id),
-                            id: &good.id,
-                            length: part.length,
-                            price: part.price,
-                            url: good.url.clone(),
-                        },
-                    },
-                )
-            })
-            .collect()
-    };
-    let with_tags = |page: &Page| -> Result<String> {
-        let tags = tags(page, "content_item.html")?;
-        Ok(fill_slots(&page.free_html, |i| tags[i].clone()))
-    };
-
+    let renderer = Renderer::new(&config, &theme, &pages, &lock);
     progress.set_message("rendering");
     progress.set_position(0);
-    pages
-        .par_iter()
-        .filter(|p| !(p.is_index && listing_dirs.contains(&p.dir)))
-        .try_for_each(|page| -> Result<()> {
-            let ctx = PageContext {
-                site: &site_data,
-                root: root_of(&page.dir),
-                page: PageData {
-                    title: &page.title,
-                    url: url_of(&page.dir),
-                    permalink: format!("{base}/{}", url_of(&page.dir)),
-                    date: page.date.as_deref(),
-                    day: page.date.as_deref().map(|d| &d[..10]),
-                    description: &page.description,
-                    content: with_tags(page)?,
-                    paid: page
-                        .paid
-                        .iter()
-                        .map(|part| PaidData {
-                            name: part.name.clone(),
-                            id: ids[page.good_key(&part.name).as_str()].id.clone(),
-                            price: part.price,
-                        })
-                        .collect(),
-                    extra: &page.extra,
-                },
-            };
-            let template = page.template.as_deref().unwrap_or("page.html");
-            let html = theme.render(template, &ctx).with_context(|| {
-                format!(
-                    "while rendering `{}`",
-                    content_dir.join(&page.rel_path).display()
-                )
-            })?;
-            sink.write(&index_file(&page.dir), html.as_bytes())?;
-            progress.inc(1);
-            Ok(())
-        })?;
-
-    // Listings: the home page and one per directory of pages.
-    let mut listed: Vec<&Page> = pages
-        .iter()
-        .filter(|p| !(p.is_index && listing_dirs.contains(&p.dir)))
-        .collect();
-    listed.sort_by(|a, b| {
-        b.date
-            .cmp(&a.date)
-            .then_with(|| a.title.cmp(&b.title))
-            .then_with(|| a.rel_path.cmp(&b.rel_path))
-    });
-    for dir in &listing_dirs {
-        let intro = intro_of.get(dir.as_str()).copied();
-        let inside = |p: &&&Page| dir.is_empty() || p.dir.starts_with(&format!("{dir}/"));
-        let ctx = ListingContext {
-            site: &site_data,
-            root: root_of(dir),
-            listing: ListingData {
-                is_home: dir.is_empty(),
-                title: intro.map_or_else(
-                    || {
-                        if dir.is_empty() {
-                            config.site.title.clone()
-                        } else {
-                            humanise(dir)
-                        }
-                    },
-                    |p| p.title.clone(),
-                ),
-                description: intro.map_or_else(
-                    || config.site.description.clone(),
-                    |p| p.description.clone(),
-                ),
-                permalink: format!("{base}/{}", url_of(dir)),
-                intro: intro.map(with_tags).transpose()?,
-                paid: intro.is_some_and(|p| !p.paid.is_empty()),
-                pages: listed
-                    .iter()
-                    .filter(inside)
-                    .map(|p| ListedPage {
-                        title: &p.title,
-                        url: url_of(&p.dir),
-                        date: p.date.as_deref(),
-                        day: p.date.as_deref().map(|d| &d[..10]),
-                        summary: &p.summary,
-                        paid: !p.paid.is_empty(),
-                        price: p.paid.iter().map(|s| s.price).sum(),
-                    })
-                    .collect(),
-            },
-        };
-        let html = theme.render("index.html", &ctx)?;
-        sink.write(&index_file(dir), html.as_bytes())?;
+    pages.par_iter().try_for_each(|page| -> Result<()> {
+        if let Some((path, html)) = renderer.page(page).with_context(|| {
+            format!(
+                "while rendering `{}`",
+                content_dir.join(&page.rel_path).display()
+            )
+        })? {
+            sink.write(&path, html.as_bytes())?;
+        }
+        progress.inc(1);
+        Ok(())
+    })?;
+    for (path, html) in renderer.listings(&pages)? {
+        sink.write(&path, html.as_bytes())?;
     }
-
-    // Feed and sitemap: free parts only.
-    let newest = listed
-        .iter()
-        .filter_map(|p| p.date.as_deref())
-        .max()
-        .unwrap_or("1970-01-01T00:00:00Z");
-    let entries: Vec<serde_json::Value> = listed
-        .iter()
-        .take(20)
-        .map(|p| -> Result<serde_json::Value> {
-            let notes = tags(p, "feed_paid_note.html")?;
-            Ok(serde_json::json!({
-                "title": p.title,
-                "permalink": format!("{base}/{}", url_of(&p.dir)),
-                "updated": p.date.as_deref().unwrap_or(newest),
-                "description": p.description,
-                "content": fill_slots(&p.free_html, |i| notes[i].clone()),
-            }))
-        })
-        .collect::<Result<_>>()?;
-    let feed = theme.render("atom.xml", &serde_json::json!({ "site": &site_data, "feed": { "updated": newest, "entries": entries } }))?;
-    sink.write("atom.xml", feed.as_bytes())?;
-    let mut urls: Vec<serde_json::Value> = listing_dirs
-        .iter()
-        .map(|d| serde_json::json!({ "loc": format!("{base}/{}", url_of(d)), "lastmod": null }))
-        .chain(listed.iter().map(|p| serde_json::json!({ "loc": format!("{base}/{}", url_of(&p.dir)), "lastmod": p.date.as_deref().map(|d| &d[..10]) })))
-        .collect();
-    urls.sort_by(|a, b| a["loc"].as_str().cmp(&b["loc"].as_str()));
-    let sitemap = theme.render("sitemap.xml", &serde_json::json!({ "urls": urls }))?;
-    sink.write("sitemap.xml", sitemap.as_bytes())?;
+    sink.write("atom.xml", renderer.feed(&pages)?.as_bytes())?;
+    sink.write("sitemap.xml", renderer.sitemap(&pages)?.as_bytes())?;
 
     // Files: the site's static/ and the content directory's non-page files, beside the pages.
     let static_dir = site_dir.join(&config.site.static_dir);
@@ -636,27 +355,8 @@ pub fn build(opts: &Options) -> Result<Outcome> {
     progress.finish_and_clear();
 
     // The bundle: every paid section, sealed.
-    let entries: Vec<Entry> = pages
-        .iter()
-        .flat_map(|p| {
-            p.paid.iter().map(|part| {
-                let good = ids[p.good_key(&part.name).as_str()];
-                Entry {
-                    id: good.id.clone(),
-                    price: part.price,
-                    content_type: "text/html; charset=utf-8".into(),
-                    secret: key.good_secret(&good.key, good.generation),
-                    content: part.html.clone(),
-                }
-            })
-        })
-        .collect();
+    let entries = bundle_entries(&pages, &lock, &key);
     let sealed = bundle::seal(&key, &entries);
-    debug_assert!(
-        pages
-            .iter()
-            .all(|p| !strip_slots(&p.free_html).contains('\0'))
-    );
 
     let bundle_path = site_dir.join(&config.satoshipay.bundle);
     let mut changed = (false, false, false);
@@ -682,18 +382,6 @@ pub fn build(opts: &Options) -> Result<Outcome> {
         changed,
         created_key: created,
     })
-}
-
-fn humanise(dir: &str) -> String {
-    let last = dir
-        .rsplit('/')
-        .next()
-        .unwrap_or(dir)
-        .replace(['-', '_'], " ");
-    let mut c = last.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 fn progress_bar(wanted: bool, len: usize) -> indicatif::ProgressBar {

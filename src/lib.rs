@@ -17,6 +17,7 @@ pub mod key;
 pub mod markdown;
 pub mod output;
 pub mod page;
+pub mod render;
 pub mod sandbox;
 pub mod section;
 pub mod server;

@@ -492,12 +492,23 @@ fn ten_thousand_sections_need_at_most_a_hundred_mutating_requests() {
 fn other_client_errors_are_not_retried_and_read_as_one_line() {
     let sandbox = Sandbox::start(&[]);
     let site = Site::new();
-    site.write("content/a.md", "---\nsatoshipay: { price: 100 }\n---\nPaid A.\n");
+    site.write(
+        "content/a.md",
+        "---\nsatoshipay: { price: 100 }\n---\nPaid A.\n",
+    );
     sandbox.faults(json!({"fail_next": 1, "fail_status": 403}));
     let r = run(&site, &sandbox, &["build", "{site}", "--registry", "api"]);
     assert!(!r.ok());
-    let line = r.stderr.lines().find(|l| l.contains("Digital Goods API")).unwrap_or_default();
-    assert!(line.contains("answered GET /goods with 403 injected: injected failure (sandbox)"), "{}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("Digital Goods API"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("answered GET /goods with 403 injected: injected failure (sandbox)"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(sandbox.stats()["requests"], 1, "a 403 was retried");
     assert!(!site.path().join("public").exists());
 }

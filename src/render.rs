@@ -1,0 +1,404 @@
+//! Rendering pages, listings, the feed and the sitemap with the theme, and the bundle's
+//! entries: the free parts with content-item tags go to pages, the paid parts to the bundle.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::bundle::Entry;
+use crate::config::Config;
+use crate::goods::{Lock, LockedGood};
+use crate::key::MasterKey;
+use crate::page::{Page, fill_slots};
+use crate::theme::Theme;
+
+/// Template data shared by every page.
+#[derive(Serialize)]
+pub struct SiteData<'a> {
+    title: &'a str,
+    base_url: &'a str,
+    description: &'a str,
+    language: &'a str,
+    author: &'a str,
+    widget_url: &'a str,
+    sections: Vec<NavItem>,
+}
+
+#[derive(Serialize, Clone)]
+struct NavItem {
+    title: String,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct PaidData {
+    name: String,
+    id: String,
+    price: u32,
+}
+
+#[derive(Serialize)]
+struct PageData<'a> {
+    title: &'a str,
+    url: String,
+    permalink: String,
+    date: Option<&'a str>,
+    day: Option<&'a str>,
+    description: &'a str,
+    content: String,
+    paid: Vec<PaidData>,
+    extra: &'a BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Serialize)]
+struct PageContext<'a> {
+    site: &'a SiteData<'a>,
+    page: PageData<'a>,
+    root: String,
+}
+
+#[derive(Serialize)]
+struct ListedPage<'a> {
+    title: &'a str,
+    url: String,
+    date: Option<&'a str>,
+    day: Option<&'a str>,
+    summary: &'a str,
+    paid: bool,
+    price: u32,
+}
+
+#[derive(Serialize)]
+struct ListingData<'a> {
+    is_home: bool,
+    title: String,
+    description: String,
+    permalink: String,
+    intro: Option<String>,
+    paid: bool,
+    pages: Vec<ListedPage<'a>>,
+}
+
+#[derive(Serialize)]
+struct ListingContext<'a> {
+    site: &'a SiteData<'a>,
+    listing: ListingData<'a>,
+    root: String,
+}
+
+#[derive(Serialize)]
+struct Item<'a> {
+    src: String,
+    id: &'a str,
+    length: usize,
+    price: u32,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct ItemContext<'a> {
+    item: Item<'a>,
+}
+
+/// The URL path of an output directory: `posts/brew` → `posts/brew/`, home → `""`.
+pub fn url_of(dir: &str) -> String {
+    if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    }
+}
+
+/// `../` once per level of `dir`: the way back to the site root from a page.
+fn root_of(dir: &str) -> String {
+    if dir.is_empty() {
+        String::new()
+    } else {
+        "../".repeat(dir.split('/').count())
+    }
+}
+
+/// Where the output file of directory `dir` goes.
+pub fn index_file(dir: &str) -> String {
+    if dir.is_empty() {
+        "index.html".into()
+    } else {
+        format!("{dir}/index.html")
+    }
+}
+
+fn humanise(dir: &str) -> String {
+    let last = dir
+        .rsplit('/')
+        .next()
+        .unwrap_or(dir)
+        .replace(['-', '_'], " ");
+    let mut c = last.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// Renders a site's outputs. Built once per build from the pages and the lock.
+pub struct Renderer<'a> {
+    config: &'a Config,
+    theme: &'a Theme,
+    site: SiteData<'a>,
+    goods: HashMap<String, LockedGood>,
+    listing_dirs: BTreeSet<String>,
+}
+
+impl<'a> Renderer<'a> {
+    /// Prepares navigation and good ids. Every paid section of `pages` must be in `lock`.
+    pub fn new(config: &'a Config, theme: &'a Theme, pages: &[Page], lock: &Lock) -> Renderer<'a> {
+        let listing_dirs = listing_dirs(pages);
+        let intro_of: BTreeMap<String, String> = pages
+            .iter()
+            .filter(|p| p.is_index && listing_dirs.contains(&p.dir))
+            .map(|p| (p.dir.clone(), p.title.clone()))
+            .collect();
+        let nav = listing_dirs
+            .iter()
+            .filter(|d| !d.is_empty() && !d.contains('/'))
+            .map(|d| NavItem {
+                title: intro_of.get(d).cloned().unwrap_or_else(|| humanise(d)),
+                url: url_of(d),
+            })
+            .collect();
+        Renderer {
+            site: SiteData {
+                title: &config.site.title,
+                base_url: &config.site.base_url,
+                description: &config.site.description,
+                language: &config.site.language,
+                author: &config.site.author,
+                widget_url: &config.satoshipay.widget_url,
+                sections: nav,
+            },
+            config,
+            theme,
+            goods: lock
+                .goods
+                .iter()
+                .map(|g| (g.key.clone(), g.clone()))
+                .collect(),
+            listing_dirs,
+        }
+    }
+
+    fn good(&self, page: &Page, name: &str) -> &LockedGood {
+        &self.goods[&page.good_key(name)]
+    }
+
+    /// Whether `page` is rendered as the introduction of a listing rather than on its own.
+    pub fn is_intro(&self, page: &Page) -> bool {
+        page.is_index && self.listing_dirs.contains(&page.dir)
+    }
+
+    fn tags(&self, page: &Page, template: &str) -> Result<Vec<String>> {
+        let prefix = &self.config.satoshipay.content_api;
+        page.paid
+            .iter()
+            .map(|part| {
+                let good = self.good(page, &part.name);
+                self.theme.render(
+                    template,
+                    &ItemContext {
+                        item: Item {
+                            src: format!("{prefix}/{}", good.id),
+                            id: &good.id,
+                            length: part.length,
+                            price: part.price,
+                            url: good.url.clone(),
+                        },
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn with_tags(&self, page: &Page) -> Result<String> {
+        let tags = self.tags(page, "content_item.html")?;
+        Ok(fill_slots(&page.free_html, |i| tags[i].clone()))
+    }
+
+    /// A page's output path and HTML; `None` for a listing's introduction.
+    pub fn page(&self, page: &Page) -> Result<Option<(String, String)>> {
+        if self.is_intro(page) {
+            return Ok(None);
+        }
+        let base = &self.config.site.base_url;
+        let ctx = PageContext {
+            site: &self.site,
+            root: root_of(&page.dir),
+            page: PageData {
+                title: &page.title,
+                url: url_of(&page.dir),
+                permalink: format!("{base}/{}", url_of(&page.dir)),
+                date: page.date.as_deref(),
+                day: page.date.as_deref().map(|d| &d[..10]),
+                description: &page.description,
+                content: self.with_tags(page)?,
+                paid: page
+                    .paid
+                    .iter()
+                    .map(|part| PaidData {
+                        name: part.name.clone(),
+                        id: self.good(page, &part.name).id.clone(),
+                        price: part.price,
+                    })
+                    .collect(),
+                extra: &page.extra,
+            },
+        };
+        let template = page.template.as_deref().unwrap_or("page.html");
+        Ok(Some((
+            index_file(&page.dir),
+            self.theme.render(template, &ctx)?,
+        )))
+    }
+
+    /// The pages a listing shows, newest first.
+    fn listed<'p>(&self, pages: &'p [Page]) -> Vec<&'p Page> {
+        let mut listed: Vec<&Page> = pages.iter().filter(|p| !self.is_intro(p)).collect();
+        listed.sort_by(|a, b| {
+            b.date
+                .cmp(&a.date)
+                .then_with(|| a.title.cmp(&b.title))
+                .then_with(|| a.rel_path.cmp(&b.rel_path))
+        });
+        listed
+    }
+
+    /// The home page and one listing per directory of pages: (output path, HTML).
+    pub fn listings(&self, pages: &[Page]) -> Result<Vec<(String, String)>> {
+        let base = &self.config.site.base_url;
+        let listed = self.listed(pages);
+        let intros: HashMap<&str, &Page> = pages
+            .iter()
+            .filter(|p| self.is_intro(p))
+            .map(|p| (p.dir.as_str(), p))
+            .collect();
+        let mut out = Vec::new();
+        for dir in &self.listing_dirs {
+            let intro = intros.get(dir.as_str()).copied();
+            let inside = |p: &&&Page| dir.is_empty() || p.dir.starts_with(&format!("{dir}/"));
+            let ctx = ListingContext {
+                site: &self.site,
+                root: root_of(dir),
+                listing: ListingData {
+                    is_home: dir.is_empty(),
+                    title: intro.map_or_else(
+                        || {
+                            if dir.is_empty() {
+                                self.config.site.title.clone()
+                            } else {
+                                humanise(dir)
+                            }
+                        },
+                        |p| p.title.clone(),
+                    ),
+                    description: intro.map_or_else(
+                        || self.config.site.description.clone(),
+                        |p| p.description.clone(),
+                    ),
+                    permalink: format!("{base}/{}", url_of(dir)),
+                    intro: intro.map(|p| self.with_tags(p)).transpose()?,
+                    paid: intro.is_some_and(|p| !p.paid.is_empty()),
+                    pages: listed
+                        .iter()
+                        .filter(inside)
+                        .map(|p| ListedPage {
+                            title: &p.title,
+                            url: url_of(&p.dir),
+                            date: p.date.as_deref(),
+                            day: p.date.as_deref().map(|d| &d[..10]),
+                            summary: &p.summary,
+                            paid: !p.paid.is_empty(),
+                            price: p.paid.iter().map(|s| s.price).sum(),
+                        })
+                        .collect(),
+                },
+            };
+            out.push((index_file(dir), self.theme.render("index.html", &ctx)?));
+        }
+        Ok(out)
+    }
+
+    /// The Atom feed: the 20 newest pages, free parts only, each paid section a note.
+    pub fn feed(&self, pages: &[Page]) -> Result<String> {
+        let base = &self.config.site.base_url;
+        let listed = self.listed(pages);
+        let newest = listed
+            .iter()
+            .filter_map(|p| p.date.as_deref())
+            .max()
+            .unwrap_or("1970-01-01T00:00:00Z");
+        let entries: Vec<serde_json::Value> = listed
+            .iter()
+            .take(20)
+            .map(|p| -> Result<serde_json::Value> {
+                let notes = self.tags(p, "feed_paid_note.html")?;
+                Ok(serde_json::json!({
+                    "title": p.title,
+                    "permalink": format!("{base}/{}", url_of(&p.dir)),
+                    "updated": p.date.as_deref().unwrap_or(newest),
+                    "description": p.description,
+                    "content": fill_slots(&p.free_html, |i| notes[i].clone()),
+                }))
+            })
+            .collect::<Result<_>>()?;
+        self.theme.render("atom.xml", &serde_json::json!({ "site": &self.site, "feed": { "updated": newest, "entries": entries } }))
+    }
+
+    /// The sitemap: every page and listing.
+    pub fn sitemap(&self, pages: &[Page]) -> Result<String> {
+        let base = &self.config.site.base_url;
+        let mut urls: Vec<serde_json::Value> = self
+            .listing_dirs
+            .iter()
+            .map(|d| serde_json::json!({ "loc": format!("{base}/{}", url_of(d)), "lastmod": null }))
+            .chain(self.listed(pages).iter().map(|p| {
+                serde_json::json!({ "loc": format!("{base}/{}", url_of(&p.dir)), "lastmod": p.date.as_deref().map(|d| &d[..10]) })
+            }))
+            .collect();
+        urls.sort_by(|a, b| a["loc"].as_str().cmp(&b["loc"].as_str()));
+        self.theme
+            .render("sitemap.xml", &serde_json::json!({ "urls": urls }))
+    }
+}
+
+/// The directories that get a listing: the root and every ancestor directory of a page.
+fn listing_dirs(pages: &[Page]) -> BTreeSet<String> {
+    let mut dirs = BTreeSet::from([String::new()]);
+    for p in pages.iter().filter(|p| !p.is_index) {
+        let mut dir = p.dir.as_str();
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            dirs.insert(parent.to_string());
+            dir = parent;
+        }
+    }
+    dirs
+}
+
+/// The bundle's entries: every paid section with its id, price and secret.
+pub fn bundle_entries(pages: &[Page], lock: &Lock, key: &MasterKey) -> Vec<Entry> {
+    let goods: HashMap<&str, &LockedGood> =
+        lock.goods.iter().map(|g| (g.key.as_str(), g)).collect();
+    pages
+        .iter()
+        .flat_map(|p| {
+            p.paid.iter().map(|part| {
+                let good = goods[p.good_key(&part.name).as_str()];
+                Entry {
+                    id: good.id.clone(),
+                    price: part.price,
+                    content_type: "text/html; charset=utf-8".into(),
+                    secret: key.good_secret(&good.key, good.generation),
+                    content: part.html.clone(),
+                }
+            })
+        })
+        .collect()
+}
