@@ -35,6 +35,8 @@ pub struct Options {
     pub dry_run: bool,
     /// Show a progress bar (on a terminal, for long builds).
     pub progress: bool,
+    /// Settings put over the config.
+    pub overrides: Overrides,
 }
 
 /// What a build did.
@@ -152,9 +154,87 @@ pub struct LoadedSite {
     progress: indicatif::ProgressBar,
 }
 
+/// Problems between pages: two pages writing one URL, a `template:` the theme lacks.
+pub fn check_pages(
+    pages: &[Page],
+    theme: &Theme,
+    config: &Config,
+    content_dir: &Path,
+) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    let mut by_dir: HashMap<&str, &Page> = HashMap::new();
+    for p in pages {
+        if let Some(other) = by_dir.insert(&p.dir, p) {
+            problems.push(Diagnostic::new(
+                &content_dir.join(&p.rel_path),
+                0,
+                format!(
+                    "this page and `{}` would both be written to `{}`; rename one",
+                    other.rel_path,
+                    index_file(&p.dir)
+                ),
+            ));
+        }
+        if let Some(t) = &p.template
+            && !theme.has(t)
+        {
+            problems.push(Diagnostic::new(
+                &content_dir.join(&p.rel_path),
+                0,
+                format!(
+                    "template `{t}` does not exist; add `{}` or remove `template:`",
+                    config.site.templates_dir.join(t).display()
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+/// Settings a command puts over the config (the preview server builds for localhost).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `site.base_url`.
+    pub base_url: Option<String>,
+    /// `satoshipay.content_api`.
+    pub content_api: Option<String>,
+    /// `satoshipay.widget_url`.
+    pub widget_url: Option<String>,
+    /// `satoshipay.bundle` (absolute, or relative to the site).
+    pub bundle: Option<PathBuf>,
+}
+
+impl Overrides {
+    /// Applies the overrides to `config`.
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(v) = &self.base_url {
+            config.site.base_url = v.trim_end_matches('/').to_string();
+        }
+        if let Some(v) = &self.content_api {
+            config.satoshipay.content_api = v.trim_end_matches('/').to_string();
+        }
+        if let Some(v) = &self.widget_url {
+            config.satoshipay.widget_url = v.clone();
+        }
+        if let Some(v) = &self.bundle {
+            config.satoshipay.bundle = v.clone();
+        }
+    }
+}
+
 /// Reads, parses and checks a site; every problem is returned together as [`Diagnostics`].
 pub fn load_site(site_dir: &Path, show_progress: bool) -> Result<LoadedSite> {
-    let config = Config::load(site_dir)?;
+    load_site_with(site_dir, show_progress, &Overrides::default())
+}
+
+/// [`load_site`] with settings put over the config.
+pub fn load_site_with(
+    site_dir: &Path,
+    show_progress: bool,
+    overrides: &Overrides,
+) -> Result<LoadedSite> {
+    let mut config = Config::load(site_dir)?;
+    overrides.apply(&mut config);
     let content_dir = site_dir.join(&config.site.content_dir);
     let sources = site::scan(&content_dir)?;
 
@@ -194,31 +274,8 @@ pub fn load_site(site_dir: &Path, show_progress: bool) -> Result<LoadedSite> {
             None
         }
     };
-    let mut by_dir: HashMap<&str, &Page> = HashMap::new();
-    for p in &pages {
-        if let Some(other) = by_dir.insert(&p.dir, p) {
-            problems.push(Diagnostic::new(
-                &content_dir.join(&p.rel_path),
-                0,
-                format!(
-                    "this page and `{}` would both be written to `{}`; rename one",
-                    other.rel_path,
-                    index_file(&p.dir)
-                ),
-            ));
-        }
-        if let (Some(t), Some(theme)) = (&p.template, &theme)
-            && !theme.has(t)
-        {
-            problems.push(Diagnostic::new(
-                &content_dir.join(&p.rel_path),
-                0,
-                format!(
-                    "template `{t}` does not exist; add `{}` or remove `template:`",
-                    config.site.templates_dir.join(t).display()
-                ),
-            ));
-        }
+    if let Some(theme) = &theme {
+        problems.extend(check_pages(&pages, theme, &config, &content_dir));
     }
     if !problems.is_empty() {
         progress.finish_and_clear();
@@ -264,6 +321,21 @@ pub fn wanted_goods(pages: &[Page], base_url: &str, key: &MasterKey) -> Vec<Want
 /// registry the lock is also written after every batch sent to the API, so that it always
 /// holds what the API holds.
 pub fn build(opts: &Options) -> Result<Outcome> {
+    build_with_state(opts).map(|(outcome, _)| outcome)
+}
+
+/// What a successful build knows, for a watch session to carry on from.
+pub struct BuiltState {
+    /// The site as built.
+    pub site: LoadedSite,
+    /// The master key.
+    pub key: MasterKey,
+    /// The lock as written.
+    pub lock: Lock,
+}
+
+/// [`build`], also returning the site, key and lock it used.
+pub fn build_with_state(opts: &Options) -> Result<(Outcome, BuiltState)> {
     let started = Instant::now();
     let site_dir = &opts.site_dir;
     let LoadedSite {
@@ -273,7 +345,7 @@ pub fn build(opts: &Options) -> Result<Outcome> {
         pages,
         theme,
         progress,
-    } = load_site(site_dir, opts.progress)?;
+    } = load_site_with(site_dir, opts.progress, &opts.overrides)?;
     let registry_kind = opts.registry.unwrap_or(config.satoshipay.registry);
 
     // Goods.
@@ -372,7 +444,7 @@ pub fn build(opts: &Options) -> Result<Outcome> {
         }
         changed.0 = sink.commit(&out_dir)?;
     }
-    Ok(Outcome {
+    let outcome = Outcome {
         pages: pages.len(),
         paid_sections: entries.len(),
         sync,
@@ -381,7 +453,17 @@ pub fn build(opts: &Options) -> Result<Outcome> {
         bundle_path,
         changed,
         created_key: created,
-    })
+    };
+    drop(renderer);
+    let site = LoadedSite {
+        config,
+        content_dir,
+        sources,
+        pages,
+        theme,
+        progress,
+    };
+    Ok((outcome, BuiltState { site, key, lock }))
 }
 
 fn progress_bar(wanted: bool, len: usize) -> indicatif::ProgressBar {

@@ -47,6 +47,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         out_dir: args.out,
         dry_run: false,
         progress: !args.quiet,
+        ..Options::default()
     })?;
     if let Some(path) = &outcome.created_key {
         eprintln!(

@@ -6,6 +6,7 @@ mod goods;
 mod init;
 mod keygen;
 mod sandbox;
+mod watch;
 
 pub use self::build::BuildArgs;
 pub use self::check::CheckArgs;
@@ -13,6 +14,7 @@ pub use self::goods::GoodsArgs;
 pub use self::init::InitArgs;
 pub use self::keygen::KeygenArgs;
 pub use self::sandbox::SandboxArgs;
+pub use self::watch::{ServeArgs, WatchArgs};
 
 use clap::{Parser, Subcommand};
 
@@ -86,6 +88,24 @@ pub enum Command {
     /// development affordance the real API does not have). The first stdout line is
     /// `listening on http://HOST:PORT`.
     Sandbox(SandboxArgs),
+    /// Rebuild the site whenever a file changes.
+    ///
+    /// Builds once, then watches the site: a changed page re-renders that page (and the
+    /// listings, feed and sitemap when what they show changed), a changed template every page,
+    /// a changed config everything. Outputs, the bundle and the lock are updated in place; a
+    /// rebuild with problems prints them and keeps the last good output. Editor temporary files
+    /// are ignored. Goods are registered locally unless --registry api is given, in which case
+    /// each good rebuild syncs with the API (never a broken one).
+    Watch(WatchArgs),
+    /// Preview the site on http://127.0.0.1:PORT while you write.
+    ///
+    /// Everything `watch` does, plus one local server with the site, the Content API from the
+    /// fresh bundle and the sandbox. Open pages reload after every rebuild, and a failed build
+    /// shows its errors over the page until it is fixed. Paid sections are masked by a preview
+    /// stand-in for the SatoshiPay widget with a "Pay (sandbox)" button that fetches the paid
+    /// part from the local Content API. The preview is built in a temporary directory (your
+    /// public/ is untouched); the first stdout line is `listening on http://HOST:PORT`.
+    Serve(ServeArgs),
 }
 
 /// Runs a parsed command line.
@@ -97,6 +117,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Build(args) => build::run(args),
         Command::Goods(args) => goods::run(args),
         Command::Sandbox(args) => sandbox::run(args),
+        Command::Watch(args) => watch::watch(args),
+        Command::Serve(args) => watch::serve(args),
     }
 }
 

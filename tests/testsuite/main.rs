@@ -11,3 +11,4 @@ mod leak;
 mod sandbox;
 mod server;
 mod sync;
+mod watch;
