@@ -294,23 +294,30 @@ pub fn load_site_with(
     })
 }
 
+/// The goods one page wants registered.
+pub fn page_goods<'p>(
+    page: &'p Page,
+    base_url: &'p str,
+    key: &'p MasterKey,
+) -> impl Iterator<Item = WantedGood> + 'p {
+    page.paid.iter().map(move |part| WantedGood {
+        key: page.good_key(&part.name),
+        price: part.price,
+        title: format!(
+            "{} — {}",
+            page.title,
+            part.title.as_deref().unwrap_or(&part.name)
+        ),
+        url: format!("{base_url}/{}#{}", url_of(&page.dir), part.name),
+        digest: key.content_digest(part.html.as_bytes()),
+    })
+}
+
 /// The goods a site's pages want registered, sorted by key.
 pub fn wanted_goods(pages: &[Page], base_url: &str, key: &MasterKey) -> Vec<WantedGood> {
     let mut wanted: Vec<WantedGood> = pages
         .iter()
-        .flat_map(|p| {
-            p.paid.iter().map(|part| WantedGood {
-                key: p.good_key(&part.name),
-                price: part.price,
-                title: format!(
-                    "{} — {}",
-                    p.title,
-                    part.title.as_deref().unwrap_or(&part.name)
-                ),
-                url: format!("{base_url}/{}#{}", url_of(&p.dir), part.name),
-                digest: key.content_digest(part.html.as_bytes()),
-            })
-        })
+        .flat_map(|p| page_goods(p, base_url, key))
         .collect();
     wanted.sort_by(|a, b| a.key.cmp(&b.key));
     wanted

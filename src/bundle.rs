@@ -3,17 +3,19 @@
 //! Layout (integers little-endian):
 //!
 //! ```text
-//! magic "SPBUNDLE" | format u16 = 1 | reserved u16 | key check [8] | bundle id [16] | count u32
-//! index: count × (id length u8 | id | offset u64 | length u32)     sorted by id
+//! magic "SPBUNDLE" | format u16 = 1 | reserved u16 | key check [8] | count u32
+//! index: count × (id length u8 | id | offset u64 | length u32 | tag [16])   sorted by id
 //! index MAC [32]: HMAC-SHA256(mac key, everything before it)
-//! entries: nonce [24] | XChaCha20-Poly1305 ciphertext and tag
+//! entries: nonce [24] | XChaCha20-Poly1305 ciphertext | tag [16]
 //! ```
 //!
-//! Each entry is sealed with the bundle id and its good id as associated data, so entries
-//! cannot be swapped between goods or bundles. Nonces are derived (HMAC of bundle id, good id
-//! and plaintext), which makes sealing deterministic — an unchanged site gives a byte-identical
-//! bundle — without ever reusing a nonce for two different messages. The key check tells a
-//! wrong key from a damaged file.
+//! Each entry is sealed with its good id as associated data, so an entry cannot pose as
+//! another good. The index carries every entry's authentication tag and is MACed, so no entry
+//! can be swapped, replaced by an older one, added or dropped: the MAC covers the whole file.
+//! Nonces are derived (HMAC of good id and plaintext), which makes sealing deterministic — an
+//! unchanged site gives a byte-identical bundle, and an entry that did not change need not be
+//! sealed again — without ever using one nonce for two different messages. The key check
+//! tells a wrong key from a damaged file. The bundle's version is the first half of the MAC.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,7 +31,7 @@ use crate::key::{MasterKey, hex};
 
 const MAGIC: &[u8; 8] = b"SPBUNDLE";
 const FORMAT: u16 = 1;
-const HEADER_LEN: usize = 8 + 2 + 2 + 8 + 16 + 4;
+const HEADER_LEN: usize = 8 + 2 + 2 + 8 + 4;
 const MAC_LEN: usize = 32;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
@@ -104,70 +106,83 @@ impl Keys {
     }
 }
 
-fn aad(bundle_id: &[u8; 16], id: &str) -> Vec<u8> {
-    [AAD_LABEL, bundle_id, id.as_bytes()].concat()
+fn aad(id: &str) -> Vec<u8> {
+    [AAD_LABEL, id.as_bytes()].concat()
+}
+
+/// Seals one entry: nonce, ciphertext and tag.
+fn seal_entry(keys: &Keys, entry: &Entry) -> Vec<u8> {
+    let plain = serde_json::to_vec(entry).expect("entries serialise");
+    let n = Keys::hmac(&keys.nonce, &[entry.id.as_bytes(), &[0], &plain]);
+    let nonce = XNonce::try_from(&n[..NONCE_LEN]).expect("24 bytes");
+    let ct = keys
+        .seal
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: &plain,
+                aad: &aad(&entry.id),
+            },
+        )
+        .expect("XChaCha20-Poly1305 seals any length we write");
+    [&n[..NONCE_LEN], &ct].concat()
+}
+
+/// Sealed entries kept between builds, so that a rebuild seals only what changed.
+#[derive(Default)]
+pub struct SealCache {
+    entries: HashMap<String, (Entry, Vec<u8>)>,
 }
 
 /// Seals `entries` into bundle bytes. Deterministic for the same key and entries.
 pub fn seal(key: &MasterKey, entries: &[Entry]) -> Vec<u8> {
+    seal_cached(key, entries, &mut SealCache::default())
+}
+
+/// [`seal`], reusing the sealed bytes of entries that `cache` holds unchanged, and leaving the
+/// cache holding exactly `entries`. The cache must be used with one key only.
+pub fn seal_cached(key: &MasterKey, entries: &[Entry], cache: &mut SealCache) -> Vec<u8> {
     let keys = Keys::new(key);
-    let mut sorted: Vec<(&Entry, Vec<u8>)> = entries
-        .iter()
-        .map(|e| (e, serde_json::to_vec(e).expect("entries serialise")))
-        .collect();
-    sorted.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-
-    // The bundle id commits to every entry, so a changed entry changes every AAD.
-    let mut id_mac =
-        <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&keys.mac).expect("any key length");
-    id_mac.update(b"bundle-id");
-    for (e, plain) in &sorted {
-        id_mac.update(e.id.as_bytes());
-        id_mac.update(&[0]);
-        id_mac.update(&Keys::hmac(&keys.mac, &[b"entry", plain]));
+    let mut sorted: Vec<&Entry> = entries.iter().collect();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut next: HashMap<String, (Entry, Vec<u8>)> = HashMap::with_capacity(sorted.len());
+    for e in &sorted {
+        let sealed = match cache.entries.remove(&e.id) {
+            Some((old, bytes)) if old == **e => bytes,
+            _ => seal_entry(&keys, e),
+        };
+        next.insert(e.id.clone(), ((*e).clone(), sealed));
     }
-    let mut bundle_id = [0u8; 16];
-    bundle_id.copy_from_slice(&id_mac.finalize().into_bytes()[..16]);
+    cache.entries = next;
 
-    let sealed: Vec<Vec<u8>> = sorted
+    let sealed: Vec<&[u8]> = sorted
         .iter()
-        .map(|(e, plain)| {
-            let n = Keys::hmac(&keys.nonce, &[&bundle_id, e.id.as_bytes(), &[0], plain]);
-            let nonce = XNonce::try_from(&n[..NONCE_LEN]).expect("24 bytes");
-            let ct = keys
-                .seal
-                .encrypt(
-                    &nonce,
-                    Payload {
-                        msg: plain,
-                        aad: &aad(&bundle_id, &e.id),
-                    },
-                )
-                .expect("XChaCha20-Poly1305 seals any length we write");
-            [&n[..NONCE_LEN], &ct].concat()
-        })
+        .map(|e| cache.entries[&e.id].1.as_slice())
         .collect();
-
-    let mut out = Vec::new();
+    let index_len: usize = sorted
+        .iter()
+        .map(|e| 1 + e.id.len() + 8 + 4 + TAG_LEN)
+        .sum();
+    let body_len: usize = sealed.iter().map(|s| s.len()).sum();
+    let mut out = Vec::with_capacity(HEADER_LEN + index_len + MAC_LEN + body_len);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
     out.extend_from_slice(&keys.check);
-    out.extend_from_slice(&bundle_id);
     out.extend_from_slice(&(sorted.len() as u32).to_le_bytes());
-    let index_len: usize = sorted.iter().map(|(e, _)| 1 + e.id.len() + 8 + 4).sum();
     let mut offset = (HEADER_LEN + index_len + MAC_LEN) as u64;
-    for ((e, _), s) in sorted.iter().zip(&sealed) {
+    for (e, s) in sorted.iter().zip(&sealed) {
         out.push(e.id.len() as u8);
         out.extend_from_slice(e.id.as_bytes());
         out.extend_from_slice(&offset.to_le_bytes());
         out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(&s[s.len() - TAG_LEN..]);
         offset += s.len() as u64;
     }
     let mac = Keys::hmac(&keys.mac, &[&out]);
     out.extend_from_slice(&mac);
     for s in sealed {
-        out.extend_from_slice(&s);
+        out.extend_from_slice(s);
     }
     out
 }
@@ -229,7 +244,6 @@ impl Bundle {
         if !bool::from(r.take(8)?.ct_eq(&keys.check)) {
             return Err(BundleError::WrongKey);
         }
-        let id: [u8; 16] = r.take(16)?.try_into().expect("16 bytes");
         let count = r.u32()? as usize;
         let mut index = Vec::with_capacity(count.min(bytes.len() / 14));
         for _ in 0..count {
@@ -238,7 +252,8 @@ impl Bundle {
                 std::str::from_utf8(r.take(len)?).map_err(|_| BundleError::Corrupt("index"))?;
             let offset = r.u64()?;
             let length = r.u32()? as usize;
-            index.push((gid, offset, length));
+            let tag = r.take(TAG_LEN)?;
+            index.push((gid, offset, length, tag));
         }
         let index_end = r.pos;
         let mac = r.take(MAC_LEN)?;
@@ -246,12 +261,17 @@ impl Bundle {
         if !bool::from(mac.ct_eq(&want)) {
             return Err(BundleError::Corrupt("index does not verify"));
         }
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&mac[..16]);
         let mut entries = HashMap::with_capacity(index.len());
-        for (gid, offset, length) in index {
+        for (gid, offset, length, tag) in index {
             if offset != r.pos as u64 || length < NONCE_LEN + TAG_LEN {
                 return Err(BundleError::Corrupt("entry offsets"));
             }
             let sealed = r.take(length)?;
+            if !bool::from(sealed[length - TAG_LEN..].ct_eq(tag)) {
+                return Err(BundleError::Corrupt("an entry is not the one indexed"));
+            }
             let nonce = XNonce::try_from(&sealed[..NONCE_LEN]).expect("24 bytes");
             let plain = keys
                 .seal
@@ -259,7 +279,7 @@ impl Bundle {
                     &nonce,
                     Payload {
                         msg: &sealed[NONCE_LEN..],
-                        aad: &aad(&id, gid),
+                        aad: &aad(gid),
                     },
                 )
                 .map_err(|_| BundleError::Corrupt("an entry does not verify"))?;
@@ -406,9 +426,44 @@ mod tests {
         let b = Bundle::open(&k, &bytes).unwrap();
         let _ = b;
         let n = bytes.len();
-        let len = (n - (HEADER_LEN + 2 * (1 + 3 + 12) + MAC_LEN)) / 2;
+        let len = (n - (HEADER_LEN + 2 * (1 + 3 + 12 + TAG_LEN) + MAC_LEN)) / 2;
         let (head, tail) = bytes.split_at(n - 2 * len);
         let swapped = [head, &tail[len..], &tail[..len]].concat();
         assert!(Bundle::open(&k, &swapped).is_err());
+    }
+
+    #[test]
+    fn an_older_entry_cannot_be_spliced_into_a_newer_bundle() {
+        let k = key("a");
+        let old = seal(&k, &[entry("aaa", "<p>old</p>")]);
+        let new = seal(&k, &[entry("aaa", "<p>new</p>")]);
+        assert_eq!(old.len(), new.len());
+        let body = old.len()
+            - (NONCE_LEN
+                + TAG_LEN
+                + serde_json::to_vec(&entry("aaa", "<p>old</p>"))
+                    .unwrap()
+                    .len());
+        let spliced = [&new[..body], &old[body..]].concat();
+        assert!(
+            Bundle::open(&k, &spliced).is_err(),
+            "an old entry was accepted in a new bundle"
+        );
+    }
+
+    #[test]
+    fn cached_sealing_gives_the_same_bytes() {
+        let k = key("a");
+        let mut cache = SealCache::default();
+        let first = vec![entry("a", "1"), entry("b", "2")];
+        assert_eq!(seal_cached(&k, &first, &mut cache), seal(&k, &first));
+        let second = vec![entry("a", "1"), entry("b", "two"), entry("c", "3")];
+        assert_eq!(seal_cached(&k, &second, &mut cache), seal(&k, &second));
+        assert_eq!(cache.entries.len(), 3);
+        assert_eq!(
+            seal_cached(&k, &first[..1], &mut cache),
+            seal(&k, &first[..1])
+        );
+        assert_eq!(cache.entries.len(), 1);
     }
 }

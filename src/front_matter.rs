@@ -221,7 +221,12 @@ pub fn parse(split: &Split<'_>) -> Result<Meta, Vec<Problem>> {
             let options =
                 serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
             let text = e.render_with_options(options);
-            let text = text.lines().next().unwrap_or("").trim().to_string();
+            let text = text.lines().next().unwrap_or("").trim();
+            // The parser's own position is relative to the front matter; ours is the file's.
+            let text = match text.rfind(" at line ") {
+                Some(i) if text[i..].contains(", column ") => &text[..i],
+                _ => text,
+            };
             vec![Problem::new(
                 split.front_line + line.saturating_sub(1),
                 format!("front matter is not valid YAML: {text}"),

@@ -44,6 +44,7 @@ pub struct Session {
     opts: Options,
     state: Option<BuiltState>,
     out_dir: PathBuf,
+    seal_cache: bundle::SealCache,
 }
 
 /// Where a changed path belongs.
@@ -64,6 +65,7 @@ impl Session {
             out_dir: PathBuf::new(),
             state: None,
             opts,
+            seal_cache: bundle::SealCache::default(),
         };
         let result = session.full();
         (session, result)
@@ -108,6 +110,13 @@ impl Session {
         let (outcome, state) = build_with_state(&self.opts)?;
         self.out_dir = outcome.out_dir.clone();
         let parsed = state.site.pages.len();
+        // Keep every sealed entry, so that a rebuild seals only the sections that changed.
+        self.seal_cache = bundle::SealCache::default();
+        bundle::seal_cached(
+            &state.key,
+            &bundle_entries(&state.site.pages, &state.lock, &state.key),
+            &mut self.seal_cache,
+        );
         self.state = Some(state);
         Ok(Rebuilt {
             parsed,
@@ -165,7 +174,7 @@ impl Session {
         let site = &mut state.site;
         let site_dir = &self.opts.site_dir;
 
-        // Parse what changed, into copies: nothing in memory changes unless all is well.
+        // Parse what changed; nothing in memory or on disk changes unless all is well.
         let mut problems: Vec<Diagnostic> = Vec::new();
         let theme = if touched.contains(&Touched::Template) {
             match Theme::load(&site_dir.join(&site.config.site.templates_dir)) {
@@ -213,47 +222,86 @@ impl Session {
                 }
             })
             .collect();
-        let mut pages: BTreeMap<String, Page> = site
-            .pages
-            .iter()
-            .map(|p| (p.rel_path.clone(), p.clone()))
-            .collect();
-        let before: BTreeMap<String, Page> = changed_pages
-            .iter()
-            .filter_map(|r| pages.get(*r).map(|p| ((*r).clone(), p.clone())))
-            .collect();
-        for (rel, page, mut ps) in reparsed {
-            problems.append(&mut ps);
-            match page {
-                Some(p) => {
-                    pages.insert(rel, p);
-                }
-                None => {
-                    pages.remove(&rel);
-                }
-            }
-        }
-        let pages: Vec<Page> = pages.into_values().collect();
-        let theme_ref = theme.as_ref().unwrap_or(&site.theme);
-        if problems.is_empty() {
-            problems.extend(check_pages(
-                &pages,
-                theme_ref,
-                &site.config,
-                &site.content_dir,
-            ));
+        for (_, _, ps) in &reparsed {
+            problems.extend(ps.iter().cloned());
         }
         if !problems.is_empty() {
             problems.sort();
             return Err(Diagnostics(problems).into());
         }
+        let old_dirs = listing_dirs_of(&site.pages);
+        // Apply the new pages in place, remembering the old ones to put back on any failure.
+        let before: BTreeMap<String, Page> = changed_pages
+            .iter()
+            .filter_map(|r| find(&site.pages, r).map(|i| ((*r).clone(), site.pages[i].clone())))
+            .collect();
+        for (rel, page, _) in reparsed {
+            replace(&mut site.pages, &rel, page);
+        }
+        let undo = |pages: &mut Vec<Page>| {
+            for rel in &changed_pages {
+                replace(pages, rel, before.get(*rel).cloned());
+            }
+        };
+        let theme_ref = theme.as_ref().unwrap_or(&site.theme);
+        let conflicts = check_pages(&site.pages, theme_ref, &site.config, &site.content_dir);
+        if !conflicts.is_empty() {
+            undo(&mut site.pages);
+            return Err(Diagnostics(conflicts).into());
+        }
+        let result = Self::finish_rebuild(
+            &self.opts,
+            &self.out_dir,
+            &mut self.seal_cache,
+            state,
+            &touched,
+            &changed_pages,
+            &before,
+            theme.as_ref(),
+            &old_dirs,
+        );
+        let site = &mut state.site;
+        match result {
+            Ok((written, removed)) => {
+                if let Some(t) = theme {
+                    site.theme = t;
+                }
+                Ok(Rebuilt {
+                    parsed: changed_pages.len(),
+                    written,
+                    removed,
+                    full: false,
+                    elapsed: started.elapsed(),
+                    created_key: None,
+                })
+            }
+            Err(e) => {
+                undo(&mut site.pages);
+                Err(e)
+            }
+        }
+    }
 
+    /// Goods, rendering and writing for a rebuild whose pages are already in `state`.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_rebuild(
+        opts: &Options,
+        out_dir: &Path,
+        seal_cache: &mut bundle::SealCache,
+        state: &mut BuiltState,
+        touched: &BTreeSet<Touched>,
+        changed_pages: &[&String],
+        before: &BTreeMap<String, Page>,
+        new_theme: Option<&Theme>,
+        old_dirs: &BTreeSet<String>,
+    ) -> Result<(usize, usize)> {
+        let site = &state.site;
+        let site_dir = &opts.site_dir;
+        let pages = &site.pages;
+        let theme_ref = new_theme.unwrap_or(&site.theme);
         // Goods: the registry sees every section; for the local registry this is arithmetic.
-        let wanted = wanted_goods(&pages, &site.config.site.base_url, &state.key);
-        let registry = self
-            .opts
-            .registry
-            .unwrap_or(site.config.satoshipay.registry);
+        let wanted = wanted_goods(pages, &site.config.site.base_url, &state.key);
+        let registry = opts.registry.unwrap_or(site.config.satoshipay.registry);
         let lock_path = site_dir.join(LOCK_FILE);
         let (lock, _) = match registry {
             RegistryKind::Local => LocalRegistry::new(&state.key).sync(&wanted, &state.lock)?,
@@ -271,7 +319,7 @@ impl Session {
         };
 
         // Render what is affected.
-        let renderer = Renderer::new(&site.config, theme_ref, &pages, &lock);
+        let renderer = Renderer::new(&site.config, theme_ref, pages, &lock);
         let goods_changed: BTreeSet<&str> = lock
             .goods
             .iter()
@@ -283,7 +331,7 @@ impl Session {
             })
             .map(|g| g.key.as_str())
             .collect();
-        let all = theme.is_some();
+        let all = new_theme.is_some();
         let to_render: Vec<&Page> = pages
             .iter()
             .filter(|p| {
@@ -310,86 +358,111 @@ impl Session {
             .collect();
         let listing_changed = all
             || changed_pages.iter().any(|rel| {
-                let old = before.get(*rel);
-                let new = pages.iter().find(|p| &&p.rel_path == rel);
-                match (old, new) {
+                match (before.get(*rel), find(pages, rel).map(|i| &pages[i])) {
                     (Some(o), Some(n)) => listing_view(o) != listing_view(n),
                     (None, None) => false,
                     _ => true,
                 }
             });
+        // The feed (twenty entries, cheap) shows free text; the listings and the sitemap (one
+        // line per page, dear on a large site) only what `listing_view` holds.
+        let feed_changed = listing_changed
+            || changed_pages.iter().any(|rel| {
+                before.get(*rel).map(|p| &p.free_html)
+                    != find(pages, rel).map(|i| &pages[i].free_html)
+            });
         if listing_changed {
-            outputs.extend(renderer.listings(&pages)?);
-            outputs.push(("atom.xml".into(), renderer.feed(&pages)?));
-            outputs.push(("sitemap.xml".into(), renderer.sitemap(&pages)?));
+            outputs.extend(renderer.listings(pages)?);
+            outputs.push(("sitemap.xml".into(), renderer.sitemap(pages)?));
         }
-        // Outputs of pages that are gone (or became a listing's introduction).
+        if feed_changed {
+            outputs.push(("atom.xml".into(), renderer.feed(pages)?));
+        }
+        // Outputs of pages that are gone (or became a listing's introduction), and listings
+        // of directories that no longer have pages.
         let mut gone: Vec<String> = before
             .values()
             .filter(|o| {
                 !pages
                     .iter()
-                    .any(|p| p.rel_path == o.rel_path && !renderer.is_intro(p))
+                    .any(|p| p.dir == o.dir && !renderer.is_intro(p))
             })
-            .filter(|o| !pages.iter().any(|p| p.dir == o.dir))
             .map(|o| index_file(&o.dir))
             .collect();
         if listing_changed {
-            let old_dirs = listing_dirs_of(&site.pages);
-            let new_dirs = listing_dirs_of(&pages);
+            let new_dirs = listing_dirs_of(pages);
             gone.extend(old_dirs.difference(&new_dirs).map(|d| index_file(d)));
         }
 
-        // The bundle and the lock, only when they change.
-        let sealed = bundle::seal(&state.key, &bundle_entries(&pages, &lock, &state.key));
-        let bundle_path = site_dir.join(&site.config.satoshipay.bundle);
-        let bundle_file = StagedFile::new_if_changed(&bundle_path, &sealed, Some(0o644))?;
-        let lock_file =
-            StagedFile::new_if_changed(&lock_path, lock.to_text().as_bytes(), Some(0o644))?;
+        // The bundle and the lock, only when they change: the bundle when a paid part or a
+        // good's id or secret did.
+        let paid_changed = lock != state.lock
+            || changed_pages.iter().any(|rel| {
+                let paid = |p: Option<&Page>| {
+                    p.map(|p| {
+                        p.paid
+                            .iter()
+                            .map(|s| (s.name.clone(), s.price, s.html.clone()))
+                            .collect::<Vec<_>>()
+                    })
+                };
+                paid(before.get(*rel)) != paid(find(pages, rel).map(|i| &pages[i]))
+            });
+        let bundle_file = if paid_changed {
+            let sealed = bundle::seal_cached(
+                &state.key,
+                &bundle_entries(pages, &lock, &state.key),
+                seal_cache,
+            );
+            Some(StagedFile::new(
+                &site_dir.join(&site.config.satoshipay.bundle),
+                &sealed,
+                Some(0o644),
+            )?)
+        } else {
+            None
+        };
+        let lock_file = if lock != state.lock {
+            StagedFile::new_if_changed(&lock_path, lock.to_text().as_bytes(), Some(0o644))?
+        } else {
+            None
+        };
 
         // Write: the bundle first, so a page never names a good the Content API lacks.
         let mut written = 0;
         for file in [bundle_file, lock_file].into_iter().flatten() {
             file.commit()?;
         }
+        let write = |rel: &str, bytes: &[u8]| -> Result<bool> {
+            Ok(
+                StagedFile::new_if_changed(&out_dir.join(rel), bytes, Some(0o644))?
+                    .map(StagedFile::commit)
+                    .transpose()?
+                    .is_some(),
+            )
+        };
         for (rel, html) in &outputs {
-            if StagedFile::new_if_changed(&self.out_dir.join(rel), html.as_bytes(), Some(0o644))?
-                .map(StagedFile::commit)
-                .transpose()?
-                .is_some()
-            {
-                written += 1;
-            }
+            written += usize::from(write(rel, html.as_bytes())?);
         }
-        for touched in &touched {
+        for touched in touched {
             let (from, rel) = match touched {
                 Touched::Asset(r) => (site.content_dir.join(r), r),
                 Touched::Static(r) => (site_dir.join(&site.config.site.static_dir).join(r), r),
                 _ => continue,
             };
-            let to = self.out_dir.join(rel);
             if from.is_file() {
-                let bytes = crate::fs::read(&from)?;
-                if StagedFile::new_if_changed(&to, &bytes, Some(0o644))?
-                    .map(StagedFile::commit)
-                    .transpose()?
-                    .is_some()
-                {
-                    written += 1;
-                }
-            } else if to.is_file() {
+                written += usize::from(write(rel, &crate::fs::read(&from)?)?);
+            } else if out_dir.join(rel).is_file() {
                 gone.push(rel.clone());
             }
         }
         let mut removed = 0;
         for rel in gone {
-            let path = self.out_dir.join(&rel);
+            let path = out_dir.join(&rel);
             if std::fs::remove_file(&path).is_ok() {
                 removed += 1;
                 let mut dir = path.parent();
-                while let Some(d) =
-                    dir.filter(|d| *d != self.out_dir && d.starts_with(&self.out_dir))
-                {
+                while let Some(d) = dir.filter(|d| *d != out_dir && d.starts_with(out_dir)) {
                     if std::fs::remove_dir(d).is_err() {
                         break;
                     }
@@ -397,22 +470,31 @@ impl Session {
                 }
             }
         }
-
-        // Only now does the session take the new state.
-        if let Some(t) = theme {
-            site.theme = t;
-        }
-        let parsed = changed_pages.len();
-        site.pages = pages;
+        drop(renderer);
         state.lock = lock;
-        Ok(Rebuilt {
-            parsed,
-            written,
-            removed,
-            full: false,
-            elapsed: started.elapsed(),
-            created_key: None,
-        })
+        Ok((written, removed))
+    }
+}
+
+/// The index of the page with source `rel` in `pages` (sorted by path).
+fn find(pages: &[Page], rel: &str) -> Option<usize> {
+    pages
+        .binary_search_by(|p| p.rel_path.as_str().cmp(rel))
+        .ok()
+}
+
+/// Puts `page` (or nothing) where the page with source `rel` is, keeping the order.
+fn replace(pages: &mut Vec<Page>, rel: &str, page: Option<Page>) {
+    match (
+        pages.binary_search_by(|p| p.rel_path.as_str().cmp(rel)),
+        page,
+    ) {
+        (Ok(i), Some(p)) => pages[i] = p,
+        (Ok(i), None) => {
+            pages.remove(i);
+        }
+        (Err(i), Some(p)) => pages.insert(i, p),
+        (Err(_), None) => {}
     }
 }
 
@@ -427,8 +509,8 @@ struct ListingView<'a> {
     description: &'a str,
     prices: Vec<u32>,
     is_index: bool,
-    // The feed shows the free text; an introduction shows it in its listing.
-    free_html: &'a str,
+    // An introduction shows its free text in its listing.
+    intro_html: Option<&'a str>,
 }
 
 fn listing_view(p: &Page) -> ListingView<'_> {
@@ -440,7 +522,7 @@ fn listing_view(p: &Page) -> ListingView<'_> {
         description: &p.description,
         prices: p.paid.iter().map(|s| s.price).collect(),
         is_index: p.is_index,
-        free_html: &p.free_html,
+        intro_html: p.is_index.then_some(p.free_html.as_str()),
     }
 }
 

@@ -74,6 +74,9 @@ impl Lock {
                 e.message()
             )
         })?;
+        let mut lock = lock;
+        lock.goods.sort_by(|a, b| a.key.cmp(&b.key));
+        lock.goods.dedup_by(|a, b| a.key == b.key);
         if lock.version != 1 {
             anyhow::bail!(
                 "`{}` has version {}, which this satoshipress does not read; upgrade satoshipress",
@@ -94,7 +97,22 @@ impl Lock {
 
     /// The good with key `key`.
     pub fn get(&self, key: &str) -> Option<&LockedGood> {
-        self.goods.iter().find(|g| g.key == key)
+        debug_assert!(
+            self.goods.is_sorted_by(|a, b| a.key < b.key),
+            "lock goods must stay sorted by key"
+        );
+        self.goods
+            .binary_search_by(|g| g.key.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.goods[i])
+    }
+
+    /// Adds or replaces the good with `good.key`, keeping the goods sorted.
+    pub fn upsert(&mut self, good: LockedGood) {
+        match self.goods.binary_search_by(|g| g.key.cmp(&good.key)) {
+            Ok(i) => self.goods[i] = good,
+            Err(i) => self.goods.insert(i, good),
+        }
     }
 }
 

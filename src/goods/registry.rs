@@ -116,10 +116,11 @@ impl Registry for LocalRegistry<'_> {
                 generation: locked.map_or(1, |l| l.generation),
             });
         }
+        // `wanted` is sorted by key.
         report.removed = old
             .goods
             .iter()
-            .filter(|g| !wanted.iter().any(|w| w.key == g.key))
+            .filter(|g| wanted.binary_search_by(|w| w.key.cmp(&g.key)).is_err())
             .count();
         lock.goods.sort_by(|a, b| a.key.cmp(&b.key));
         Ok((lock, report))

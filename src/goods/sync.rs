@@ -386,10 +386,7 @@ pub fn sync(
 }
 
 fn upsert(lock: &mut Lock, good: LockedGood) {
-    match lock.goods.iter_mut().find(|g| g.key == good.key) {
-        Some(slot) => *slot = good,
-        None => lock.goods.push(good),
-    }
+    lock.upsert(good);
 }
 
 /// The lock of the goods the site has, sorted.
@@ -421,7 +418,7 @@ mod tests {
         for (key, id, price, generation) in goods {
             let mut g = locked(&d(key, *price, *generation), id);
             g.id = id.to_string();
-            lock.goods.push(g);
+            lock.upsert(g);
         }
         lock
     }

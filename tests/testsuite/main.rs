@@ -8,6 +8,7 @@ mod errors;
 mod goods;
 mod keys;
 mod leak;
+mod preview;
 mod sandbox;
 mod server;
 mod sync;
