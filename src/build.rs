@@ -22,6 +22,17 @@ use crate::render::{Renderer, bundle_entries, index_file, url_of};
 use crate::site;
 use crate::theme::Theme;
 
+/// What `build` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Emit {
+    /// Finished HTML pages, rendered with the theme.
+    #[default]
+    Html,
+    /// Markdown for another generator (Hugo, Zola, Jekyll, Eleventy): each page with its front
+    /// matter (less `satoshipay`) and each paid section replaced by its content-item tag.
+    Markdown,
+}
+
 /// What to build and how.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -37,6 +48,8 @@ pub struct Options {
     pub progress: bool,
     /// Settings put over the config.
     pub overrides: Overrides,
+    /// HTML pages or Markdown for another generator.
+    pub emit: Emit,
 }
 
 /// What a build did.
@@ -73,22 +86,29 @@ fn choose_key(
     lock: Option<&Lock>,
     dry_run: bool,
 ) -> Result<KeyChoice> {
-    let key_file = site_dir.join(&config.satoshipay.key_file);
+    site_key(site_dir, &config.satoshipay.key_file, lock, dry_run)
+        .map(|(key, created)| KeyChoice { key, created })
+}
+
+/// The master key of the site in `site_dir` (`SATOSHIPRESS_KEY`, else `key_file` relative to
+/// it). With no key and no `lock` yet, a new key is created and git-ignored (unless
+/// `dry_run`, which gets a throwaway key); the path of a created key is returned too.
+pub fn site_key(
+    site_dir: &Path,
+    key_file_rel: &Path,
+    lock: Option<&Lock>,
+    dry_run: bool,
+) -> Result<(MasterKey, Option<PathBuf>)> {
+    let key_file = site_dir.join(key_file_rel);
     let env = std::env::var(KEY_ENV).ok();
     match MasterKey::load(env.as_deref(), &key_file) {
-        Ok((key, _)) => Ok(KeyChoice { key, created: None }),
-        Err(KeyError::Missing { .. }) if lock.is_none() && dry_run => Ok(KeyChoice {
-            key: MasterKey::generate()?,
-            created: None,
-        }),
+        Ok((key, _)) => Ok((key, None)),
+        Err(KeyError::Missing { .. }) if lock.is_none() && dry_run => Ok((MasterKey::generate()?, None)),
         Err(KeyError::Missing { .. }) if lock.is_none() => {
             let key = MasterKey::generate()?;
             write_new_key(&key, &key_file)?;
-            ensure_gitignored(site_dir, &config.satoshipay.key_file)?;
-            Ok(KeyChoice {
-                key,
-                created: Some(key_file),
-            })
+            ensure_gitignored(site_dir, key_file_rel)?;
+            Ok((key, Some(key_file)))
         }
         Err(e @ KeyError::Missing { .. }) => Err(anyhow::Error::new(e).context(format!(
             "`{}` exists, so this site's goods were made with a master key: restore that key (the key file or ${KEY_ENV}); a new key would change every id and secret",
@@ -344,6 +364,11 @@ pub struct BuiltState {
 /// [`build`], also returning the site, key and lock it used.
 pub fn build_with_state(opts: &Options) -> Result<(Outcome, BuiltState)> {
     let started = Instant::now();
+    if opts.emit == Emit::Markdown && opts.out_dir.is_none() {
+        anyhow::bail!(
+            "`--emit markdown` needs `--out DIR`: the directory your generator reads (a Hugo or Zola site's content/, say)"
+        );
+    }
     let site_dir = &opts.site_dir;
     let LoadedSite {
         config,
@@ -403,33 +428,34 @@ pub fn build_with_state(opts: &Options) -> Result<(Outcome, BuiltState)> {
     let renderer = Renderer::new(&config, &theme, &pages, &lock);
     progress.set_message("rendering");
     progress.set_position(0);
-    pages.par_iter().try_for_each(|page| -> Result<()> {
-        if let Some((path, html)) = renderer.page(page).with_context(|| {
-            format!(
-                "while rendering `{}`",
-                content_dir.join(&page.rel_path).display()
-            )
-        })? {
-            sink.write(&path, html.as_bytes())?;
+    match opts.emit {
+        Emit::Html => render_html_site(
+            &renderer,
+            &pages,
+            &sink,
+            &sources,
+            site_dir,
+            &config,
+            &content_dir,
+            &progress,
+        )?,
+        Emit::Markdown => {
+            pages.par_iter().try_for_each(|page| -> Result<()> {
+                let path = content_dir.join(&page.rel_path);
+                let source = crate::fs::read_to_string(&path)?;
+                let tags = renderer.content_items(page, true)?;
+                sink.write(
+                    &page.rel_path,
+                    crate::emit::markdown(&crate::page::clean_source(&source), page, &tags)
+                        .as_bytes(),
+                )?;
+                progress.inc(1);
+                Ok(())
+            })?;
+            for f in &sources.assets {
+                sink.copy(&f.rel, &f.path)?;
+            }
         }
-        progress.inc(1);
-        Ok(())
-    })?;
-    for (path, html) in renderer.listings(&pages)? {
-        sink.write(&path, html.as_bytes())?;
-    }
-    sink.write("atom.xml", renderer.feed(&pages)?.as_bytes())?;
-    sink.write("sitemap.xml", renderer.sitemap(&pages)?.as_bytes())?;
-
-    // Files: the site's static/ and the content directory's non-page files, beside the pages.
-    let static_dir = site_dir.join(&config.site.static_dir);
-    if static_dir.is_dir() {
-        for f in site::list_files(&static_dir)? {
-            sink.copy(&f.rel, &f.path)?;
-        }
-    }
-    for f in &sources.assets {
-        sink.copy(&f.rel, &f.path)?;
     }
     progress.finish_and_clear();
 
@@ -471,6 +497,49 @@ pub fn build_with_state(opts: &Options) -> Result<(Outcome, BuiltState)> {
         progress,
     };
     Ok((outcome, BuiltState { site, key, lock }))
+}
+
+/// Pages, listings, feed, sitemap and files of an HTML build.
+#[allow(clippy::too_many_arguments)]
+fn render_html_site(
+    renderer: &Renderer<'_>,
+    pages: &[Page],
+    sink: &Sink,
+    sources: &site::Sources,
+    site_dir: &Path,
+    config: &Config,
+    content_dir: &Path,
+    progress: &indicatif::ProgressBar,
+) -> Result<()> {
+    pages.par_iter().try_for_each(|page| -> Result<()> {
+        if let Some((path, html)) = renderer.page(page).with_context(|| {
+            format!(
+                "while rendering `{}`",
+                content_dir.join(&page.rel_path).display()
+            )
+        })? {
+            sink.write(&path, html.as_bytes())?;
+        }
+        progress.inc(1);
+        Ok(())
+    })?;
+    for (path, html) in renderer.listings(pages)? {
+        sink.write(&path, html.as_bytes())?;
+    }
+    sink.write("atom.xml", renderer.feed(pages)?.as_bytes())?;
+    sink.write("sitemap.xml", renderer.sitemap(pages)?.as_bytes())?;
+
+    // Files: the site's static/ and the content directory's non-page files, beside the pages.
+    let static_dir = site_dir.join(&config.site.static_dir);
+    if static_dir.is_dir() {
+        for f in site::list_files(&static_dir)? {
+            sink.copy(&f.rel, &f.path)?;
+        }
+    }
+    for f in &sources.assets {
+        sink.copy(&f.rel, &f.path)?;
+    }
+    Ok(())
 }
 
 fn progress_bar(wanted: bool, len: usize) -> indicatif::ProgressBar {

@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod diagnostic;
+pub mod emit;
 pub mod front_matter;
 pub mod fs;
 pub mod goods;

@@ -60,6 +60,33 @@ pub struct Page {
     pub free_html: String,
     /// Paid sections in document order; slot N is `paid[N]`.
     pub paid: Vec<PaidPart>,
+    /// Where the parts are in the (cleaned) source, for writing the page back as Markdown.
+    pub layout: Layout,
+}
+
+/// Byte ranges in a page's source as [`clean_source`] returns it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// The front matter's language, if it has front matter.
+    pub format: Option<front_matter::Format>,
+    /// The text between the fences.
+    pub front: std::ops::Range<usize>,
+    /// Where the body starts.
+    pub body: usize,
+    /// What each paid section takes out of the body (markers included), relative to the
+    /// body, in slot order.
+    pub cuts: Vec<std::ops::Range<usize>>,
+}
+
+/// A page's source as the parser reads it: a BOM dropped, NUL bytes replaced (they could
+/// otherwise forge the slots that mark paid sections).
+pub fn clean_source(source: &str) -> std::borrow::Cow<'_, str> {
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
+    if source.contains('\0') {
+        std::borrow::Cow::Owned(source.replace('\0', "\u{fffd}"))
+    } else {
+        std::borrow::Cow::Borrowed(source)
+    }
 }
 
 impl Page {
@@ -71,14 +98,18 @@ impl Page {
         source: &str,
     ) -> Result<Page, Vec<Diagnostic>> {
         let to_diag = |p: front_matter::Problem| Diagnostic::new(display_path, p.line, p.message);
-        let cleaned;
-        let source = if source.contains('\0') {
-            cleaned = source.replace('\0', "\u{fffd}");
-            &cleaned
-        } else {
-            source
-        };
+        let source = clean_source(source);
+        let source = source.as_ref();
         let split = front_matter::split(source).map_err(|p| vec![to_diag(p)])?;
+        // The body is a suffix of the source, and front matter (when there is some) a slice of it.
+        let layout_body = source.len() - split.body.len();
+        let layout_front = match split.format {
+            Some(_) => {
+                let start = split.front.as_ptr() as usize - source.as_ptr() as usize;
+                start..start + split.front.len()
+            }
+            None => 0..0,
+        };
         let meta = front_matter::parse(&split)
             .map_err(|ps| ps.into_iter().map(to_diag).collect::<Vec<_>>())?;
         let doc = Doc::parse(split.body);
@@ -114,6 +145,7 @@ impl Page {
             }
         }
         let free_html = render_html(free.into_iter(), &base);
+        let cuts = sections.iter().map(|s| s.cut.clone()).collect();
         let paid: Vec<PaidPart> = sections
             .into_iter()
             .zip(paid)
@@ -156,6 +188,12 @@ impl Page {
             extra: meta.extra,
             free_html,
             paid,
+            layout: Layout {
+                format: split.format,
+                front: layout_front,
+                body: layout_body,
+                cuts,
+            },
         })
     }
 

@@ -218,6 +218,17 @@ impl<'a> Renderer<'a> {
             .collect()
     }
 
+    /// The content-item tags of a page's paid sections, in slot order. With `markdown`, the
+    /// theme's `content_item_markdown.html` is used when it has one (a Hugo shortcode, say).
+    pub fn content_items(&self, page: &Page, markdown: bool) -> Result<Vec<String>> {
+        let template = if markdown && self.theme.has("content_item_markdown.html") {
+            "content_item_markdown.html"
+        } else {
+            "content_item.html"
+        };
+        self.tags(page, template)
+    }
+
     fn with_tags(&self, page: &Page) -> Result<String> {
         let tags = self.tags(page, "content_item.html")?;
         Ok(fill_slots(&page.free_html, |i| tags[i].clone()))

@@ -4,18 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::build::{Options, build};
+use crate::build::{Emit, Options, build};
 use crate::config::RegistryKind;
-
-/// What `build` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
-pub enum Emit {
-    /// Finished HTML pages, rendered with the theme.
-    #[default]
-    Html,
-    /// Markdown for another generator (Hugo, Zola, Jekyll) with content-item tags in place.
-    Markdown,
-}
 
 /// Arguments of `build`.
 #[derive(Debug, clap::Args)]
@@ -29,7 +19,7 @@ pub struct BuildArgs {
     /// What to write.
     #[arg(long, value_enum, default_value_t = Emit::Html)]
     pub emit: Emit,
-    /// Output directory [default: DIR/public].
+    /// Output directory [default: DIR/public; with --emit markdown, required].
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Print nothing but errors.
@@ -38,15 +28,13 @@ pub struct BuildArgs {
 }
 
 pub fn run(args: BuildArgs) -> Result<()> {
-    if args.emit == Emit::Markdown {
-        anyhow::bail!("`--emit markdown` is not available in this version yet; use `--emit html`");
-    }
     let outcome = build(&Options {
         site_dir: args.dir,
         registry: args.registry,
         out_dir: args.out,
         dry_run: false,
         progress: !args.quiet,
+        emit: args.emit,
         ..Options::default()
     })?;
     if let Some(path) = &outcome.created_key {

@@ -125,7 +125,14 @@ fn load_lock(dir: &Path) -> Result<(PathBuf, Option<Lock>)> {
 }
 
 fn list(args: ListArgs) -> Result<()> {
-    let config = Config::load(&args.dir)?;
+    // An mdBook book has a lock but no satoshipress.toml: the defaults (key file) apply.
+    let config = if !args.dir.join(crate::config::CONFIG_FILE).exists()
+        && args.dir.join(LOCK_FILE).exists()
+    {
+        Config::default()
+    } else {
+        Config::load(&args.dir)?
+    };
     let (lock_path, lock) = load_lock(&args.dir)?;
     if args.remote {
         let client = ApiClient::from_env()?;

@@ -103,20 +103,3 @@ fn init_makes_a_site_that_builds() {
     let again = run(&["init", d]);
     assert!(!again.ok() && again.stderr.contains("already holds a site"));
 }
-
-#[test]
-fn parts_of_later_issues_say_so_clearly() {
-    let site = Site::new();
-    site.write("content/p.md", "x\n");
-    let r = site.run_env(
-        &["build", "{site}", "--emit", "markdown"],
-        &[("SATOSHIPRESS_KEY", crate::support::KEY)],
-    );
-    assert!(!r.ok());
-    assert!(
-        r.stderr.contains("not available in this version yet"),
-        "{}",
-        r.stderr
-    );
-    assert!(!site.path().join("public").exists());
-}

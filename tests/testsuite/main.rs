@@ -5,6 +5,7 @@ mod support;
 mod build;
 mod cli;
 mod errors;
+mod generators;
 mod goods;
 mod keys;
 mod leak;
