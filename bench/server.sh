@@ -2,13 +2,14 @@
 # Throughput of satoshipress-content against nginx serving the same JSON bodies as static
 # files, side by side in one run, both on 127.0.0.1, both driven by wrk.
 #
-#   bench/server.sh [CONNECTIONS] [SECONDS] [ROUNDS]      (defaults: 64 10 3)
+#   bench/server.sh ["CONNECTIONS ..."] [SECONDS] [ROUNDS]      (defaults: "1 64 256" 10 3)
 #
-# Installs nginx and wrk (Debian) if missing. Prints requests/s and p99 latency of each
-# round, the medians, and the ratio satoshipress/nginx. Both servers log nothing per request.
+# Installs nginx and wrk (Debian) if missing. For each connection count prints requests/s,
+# p50 and p99 latency of each round, the medians, and the ratio satoshipress/nginx. Both
+# servers log nothing per request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CONNS=${1:-64}
+CONN_LIST=${1:-"1 64 256"}
 SECS=${2:-10}
 ROUNDS=${3:-3}
 
@@ -70,29 +71,34 @@ sleep 0.3
 NG_URL="http://127.0.0.1:$NGINX_PORT/satoshipay-content/$ID"
 [ "$(curl -sf "$NG_URL")" = "$(curl -sf "$SP_URL")" ] || { echo "nginx and satoshipress answer differently" >&2; exit 1; }
 
-# wrk → "requests/s p99_ms"
+# wrk → "requests/s p50_ms p99_ms non2xx"
 run_wrk() {
-  wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$1" | awk '
+  local threads=2
+  [ "$2" -lt 2 ] && threads=1
+  wrk -t"$threads" -c"$2" -d"${SECS}s" --latency "$1" | awk '
+    function ms(v) { if (v ~ /us$/) { sub(/us/, "", v); return v / 1000 } if (v ~ /ms$/) { sub(/ms/, "", v); return v } sub(/s/, "", v); return v * 1000 }
     /Requests\/sec/ { rps = $2 }
-    /^ +99%/ { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v = v / 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v = v * 1000 } p99 = v }
+    /^ +50%/ { p50 = ms($2) }
+    /^ +99%/ { p99 = ms($2) }
     /Non-2xx/ { bad = $NF }
-    END { printf "%s %s %s\n", rps, p99, bad + 0 }'
+    END { printf "%s %s %s %s\n", rps, p50, p99, bad + 0 }'
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-echo "machine: $(nproc) cores; wrk -t2 -c$CONNS -d${SECS}s; $ROUNDS rounds, alternating"
+echo "machine: $(nproc) cores; wrk, ${SECS}s per run; $ROUNDS rounds, alternating; medians"
 echo "body: $(wc -c < "$WORK/root/satoshipay-content/$ID") bytes of JSON"
-: > "$WORK/sp.txt"; : > "$WORK/ng.txt"
-for r in $(seq "$ROUNDS"); do
-  read -r rps p99 bad <<< "$(run_wrk "$SP_URL")"
-  echo "$rps $p99" >> "$WORK/sp.txt"
-  printf 'round %d  satoshipress-content %10.0f req/s  p99 %6.2f ms  non-2xx %s\n' "$r" "$rps" "$p99" "$bad"
-  read -r rps p99 bad <<< "$(run_wrk "$NG_URL")"
-  echo "$rps $p99" >> "$WORK/ng.txt"
-  printf 'round %d  nginx                %10.0f req/s  p99 %6.2f ms  non-2xx %s\n' "$r" "$rps" "$p99" "$bad"
+printf '%-6s %-22s %10s %9s %9s\n' conns server req/s p50_ms p99_ms
+for CONNS in $CONN_LIST; do
+  : > "$WORK/sp.txt"; : > "$WORK/ng.txt"
+  for _ in $(seq "$ROUNDS"); do
+    run_wrk "$SP_URL" "$CONNS" >> "$WORK/sp.txt"
+    run_wrk "$NG_URL" "$CONNS" >> "$WORK/ng.txt"
+  done
+  for f in sp ng; do
+    name=satoshipress-content; [ $f = ng ] && name="nginx (static file)"
+    printf '%-6s %-22s %10.0f %9.2f %9.2f\n' "$CONNS" "$name" \
+      "$(cut -d' ' -f1 "$WORK/$f.txt" | median)" "$(cut -d' ' -f2 "$WORK/$f.txt" | median)" "$(cut -d' ' -f3 "$WORK/$f.txt" | median)"
+  done
+  python3 -c "print(f'{$CONNS:<6} ratio satoshipress/nginx = {$(cut -d' ' -f1 "$WORK/sp.txt" | median)/$(cut -d' ' -f1 "$WORK/ng.txt" | median):.2f}x requests/s')"
+  awk '{ bad += $4 } END { if (bad) print "non-2xx answers: " bad }' "$WORK/sp.txt" "$WORK/ng.txt"
 done
-SP_RPS=$(cut -d' ' -f1 "$WORK/sp.txt" | median); SP_P99=$(cut -d' ' -f2 "$WORK/sp.txt" | median)
-NG_RPS=$(cut -d' ' -f1 "$WORK/ng.txt" | median); NG_P99=$(cut -d' ' -f2 "$WORK/ng.txt" | median)
-printf 'median   satoshipress-content %10.0f req/s  p99 %6.2f ms\n' "$SP_RPS" "$SP_P99"
-printf 'median   nginx                %10.0f req/s  p99 %6.2f ms\n' "$NG_RPS" "$NG_P99"
-python3 -c "print(f'ratio    satoshipress/nginx = {$SP_RPS/$NG_RPS:.2f}x requests/s (target >= 0.70x; p99 target < 5 ms)')"
