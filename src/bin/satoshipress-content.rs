@@ -59,6 +59,17 @@ struct Args {
     /// Seconds a shutdown waits for open requests to finish.
     #[arg(long, default_value_t = 10)]
     grace: u64,
+    /// Failed payment proofs (wrong certificates or receipts) a client may send per minute
+    /// before it gets 429 with Retry-After; 0 turns the limit off.
+    #[arg(long, default_value_t = 30)]
+    max_failed_per_minute: u32,
+    /// Failed proofs a client may send at once before the per-minute rate applies.
+    #[arg(long, default_value_t = 10)]
+    failed_burst: u32,
+    /// Take the client's address from X-Forwarded-For (set it only behind a proxy that
+    /// writes that header itself).
+    #[arg(long)]
+    trust_forwarded_for: bool,
     /// Verify the bundle with the key, print its goods count and version, and exit (for
     /// deploy scripts: check a new bundle before moving it into place).
     #[arg(long)]
@@ -119,6 +130,11 @@ fn run(args: Args) -> Result<()> {
         access_log: !args.no_access_log,
         watch_interval: (!args.no_watch).then(|| Duration::from_secs(1)),
         grace: Duration::from_secs(args.grace),
+        rate_limit: (args.max_failed_per_minute > 0).then_some(satoshipress::server::RateLimit {
+            per_minute: args.max_failed_per_minute,
+            burst: args.failed_burst.max(1),
+        }),
+        trust_forwarded_for: args.trust_forwarded_for,
     };
     let server =
         Server::bind(options, key).with_context(|| "the Content API cannot start".to_string())?;

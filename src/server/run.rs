@@ -2,7 +2,7 @@
 //! `Arc`, reloads on SIGHUP or when the bundle file is replaced, metrics and the access log.
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 
 use super::handler::{HandlerOptions, Request, respond};
+use super::limit::{Limiter, RateLimit};
 use super::metrics::Metrics;
 use super::store::Store;
 use crate::bundle::Bundle;
@@ -35,6 +36,10 @@ pub struct ServerOptions {
     pub watch_interval: Option<Duration>,
     /// How long a shutdown waits for open requests.
     pub grace: Duration,
+    /// Limit on failed payment proofs per client (`None`: no limit).
+    pub rate_limit: Option<RateLimit>,
+    /// Take the client's address from `X-Forwarded-For` (behind a trusted proxy only).
+    pub trust_forwarded_for: bool,
 }
 
 /// The Content API as an HTTP service: the bundle in force, metrics, options.
@@ -45,6 +50,8 @@ pub struct ContentService {
     access_log: bool,
     key: MasterKey,
     bundle_path: PathBuf,
+    limiter: Option<Limiter>,
+    trust_forwarded_for: bool,
 }
 
 impl ContentService {
@@ -63,7 +70,27 @@ impl ContentService {
             access_log,
             key,
             bundle_path: bundle_path.to_path_buf(),
+            limiter: None,
+            trust_forwarded_for: false,
         })
+    }
+
+    /// Limits failed payment proofs per client; `trust_forwarded_for` takes the client from
+    /// the first `X-Forwarded-For` address (only behind a proxy that sets it).
+    pub fn with_rate_limit(mut self, limit: Option<RateLimit>, trust_forwarded_for: bool) -> Self {
+        self.limiter = limit.map(Limiter::new);
+        self.trust_forwarded_for = trust_forwarded_for;
+        self
+    }
+
+    fn client(&self, req: &http::Request<'_>) -> IpAddr {
+        let forwarded = self
+            .trust_forwarded_for
+            .then(|| req.header("X-Forwarded-For"))
+            .flatten()
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok());
+        forwarded.unwrap_or(req.peer.ip())
     }
 
     /// The bundle in force now.
@@ -121,6 +148,30 @@ impl Service for ContentService {
             certificate: req.header("X-Payment-Certificate"),
             origin: req.header("Origin"),
         };
+        // Guessing certificates costs: a client whose proofs keep failing is slowed down.
+        let proof = request.certificate.is_some()
+            || req
+                .query()
+                .split('&')
+                .any(|kv| kv.starts_with("paymentCert=") || kv.starts_with("paymentReceipt="));
+        let limited = self
+            .limiter
+            .as_ref()
+            .filter(|_| proof && req.path().starts_with(self.handler.prefix.as_str()));
+        if let Some(limiter) = limited {
+            let client = self.client(req);
+            if let Err(wait) = limiter.check(client) {
+                let r = http::Response::error(429, "too_many_requests", "Too Many Requests: too many failed payment proofs from this client; wait before trying again")
+                    .header("Retry-After", wait.to_string())
+                    .header("Cache-Control", "no-store");
+                return reply(&r);
+            }
+            let response = respond(&request, &store, &self.metrics, &self.handler, now);
+            if response.status == 402 {
+                limiter.charge(client);
+            }
+            return reply(&response);
+        }
         reply(&respond(
             &request,
             &store,
@@ -225,12 +276,15 @@ fn access_log(o: &Outcome<'_>) {
 impl Server {
     /// Opens the bundle (refusing a missing, damaged or wrongly keyed one) and binds.
     pub fn bind(options: ServerOptions, key: MasterKey) -> Result<Server> {
-        let service = Arc::new(ContentService::open(
-            key,
-            &options.bundle,
-            options.handler.clone(),
-            options.access_log,
-        )?);
+        let service = Arc::new(
+            ContentService::open(
+                key,
+                &options.bundle,
+                options.handler.clone(),
+                options.access_log,
+            )?
+            .with_rate_limit(options.rate_limit, options.trust_forwarded_for),
+        );
         let http = HttpServer::bind(options.listen)?;
         Ok(Server {
             http,

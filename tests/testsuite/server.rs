@@ -857,3 +857,69 @@ fn check_flag_verifies_a_bundle_for_deploy_scripts() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("different master key"));
 }
+
+#[test]
+fn certificate_guessing_is_rate_limited_per_client() {
+    let (site, goods) = paid_site();
+    let server = ContentServer::start(
+        &site,
+        &[
+            "--max-failed-per-minute",
+            "6",
+            "--failed-burst",
+            "3",
+            "--trust-forwarded-for",
+        ],
+    );
+    let c = client();
+    let (id, secret, _) = &goods[0];
+    let guess = |from: &str, cert: &str| {
+        c.get(server.url(&format!("/satoshipay-content/{id}?paymentCert={cert}")))
+            .header("X-Forwarded-For", from)
+            .send()
+            .unwrap()
+    };
+    for n in 0..3 {
+        assert_eq!(guess("198.51.100.7", &format!("guess{n}")).status(), 402);
+    }
+    let blocked = guess("198.51.100.7", "guess4");
+    assert_eq!(blocked.status(), 429);
+    let wait: u64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&wait), "Retry-After {wait}");
+    assert_eq!(
+        guess("198.51.100.7", secret).status(),
+        429,
+        "a blocked client is blocked even with the right certificate"
+    );
+    assert_eq!(
+        guess("203.0.113.9", secret).status(),
+        200,
+        "another client is not blocked"
+    );
+    assert_eq!(guess("203.0.113.9", "wrong").status(), 402);
+    // Asking without a proof (what the widget does first) costs nothing.
+    for _ in 0..10 {
+        assert_eq!(
+            c.get(server.url(&format!("/satoshipay-content/{id}")))
+                .header("X-Forwarded-For", "192.0.2.50")
+                .send()
+                .unwrap()
+                .status(),
+            402
+        );
+    }
+    let metrics = c
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("satoshipress_requests_total{status=\"429\"} 2"),
+        "{metrics}"
+    );
+}
