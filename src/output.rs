@@ -25,6 +25,7 @@ impl Sink {
         }
         let parent = crate::fs::parent_dir(out_dir);
         crate::fs::create_dir_all(parent)?;
+        remove_stale_staging(parent);
         let dir = tempfile::Builder::new()
             .prefix(".satoshipress-staging-")
             .tempdir_in(parent)
@@ -94,6 +95,26 @@ impl Sink {
         }
         crate::fs::sync_dir(crate::fs::parent_dir(out_dir));
         Ok(true)
+    }
+}
+
+/// Removes staging directories a killed build left behind (untouched for ten minutes, so
+/// that a build running beside this one keeps its own).
+fn remove_stale_staging(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(600));
+        if name.to_string_lossy().starts_with(".satoshipress-staging-") && stale {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The leak check: random sites with a canary string in every paid block, in every marking
-//! form. No canary may reach any file under public/, the lock, the build's output, or the
-//! bundle's raw bytes; every canary must come back out of the bundle opened with the key.
+//! form. No canary may reach any file under public/ (pages, listings, feed, sitemap), the
+//! Markdown mode's output, the lock, the build's output, or the bundle's raw bytes; every
+//! canary must come back out of the bundle opened with the key.
 //!
 //! The seed is fixed; `SATOSHIPRESS_LEAK_CASES` sets how many sites (default 24).
 
@@ -144,7 +145,24 @@ fn no_canary_leaks_and_every_canary_is_sealed() {
             "---\ntitle: Free\n---\nNothing paid here.\n",
         );
         let r = site.build();
-        let outputs = site.outputs();
+        // Markdown mode for other generators must not leak either.
+        let markdown = site.path().join("markdown-out");
+        let md = site.run_env(
+            &[
+                "build",
+                "{site}",
+                "--emit",
+                "markdown",
+                "--out",
+                markdown.to_str().unwrap(),
+            ],
+            &[("SATOSHIPRESS_KEY", KEY)],
+        );
+        assert!(md.ok(), "{}", md.stderr);
+        let mut outputs = site.outputs();
+        for f in crate::support::walk(&markdown) {
+            outputs.insert(f.clone(), std::fs::read(&f).unwrap());
+        }
         assert!(outputs.keys().any(|p| p.starts_with("public")));
         for c in &g.canaries {
             for (path, bytes) in &outputs {

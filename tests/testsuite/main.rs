@@ -5,6 +5,7 @@ mod support;
 mod build;
 mod cli;
 mod errors;
+mod faults;
 mod generators;
 mod goods;
 mod keys;
