@@ -126,3 +126,124 @@ fn leftover_in(dir: &Path) -> bool {
             || p.to_string_lossy().ends_with(".tmp")
     })
 }
+
+/// A small tmpfs mounted for the test, unmounted on drop. Needs root, as `scripts/test` runs.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size_kib: u32) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_kib}k"), "tmpfs"])
+            .arg(at)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "mounting a tmpfs failed: this test needs root (scripts/test runs as root in CI)"
+        );
+        Tmpfs(at.to_path_buf())
+    }
+
+    /// KiB in use, as `df` sees it.
+    fn used_kib(&self) -> u64 {
+        let out = Command::new("df")
+            .args(["--output=used", "-k"])
+            .arg(&self.0)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    fn resize(&self, size_kib: u64) {
+        assert!(
+            Command::new("mount")
+                .args(["-o", &format!("remount,size={size_kib}k")])
+                .arg(&self.0)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    fn read_only(&self) {
+        assert!(
+            Command::new("mount")
+                .args(["-o", "remount,ro"])
+                .arg(&self.0)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_or_a_read_only_output_is_a_clear_error_and_keeps_the_old_outputs() {
+    for case in ["full", "read-only"] {
+        let site = Site::new();
+        write_state(&site, 0);
+        let mnt = site.path().join("mnt");
+        let fs = Tmpfs::mount(&mnt, 65536);
+        let out = mnt.join("public");
+        let build = |site: &Site| {
+            site.run_env(
+                &["build", "{site}", "--out", out.to_str().unwrap()],
+                &[("SATOSHIPRESS_KEY", KEY)],
+            )
+        };
+        let first = build(&site);
+        assert!(
+            first.ok(),
+            "{case}: the first build failed: {}",
+            first.stderr
+        );
+        // Room for the output and a half: the staging copy of the next build cannot fit.
+        let used = fs.used_kib();
+        fs.resize(used + used / 2);
+        let before_public: Vec<(PathBuf, Vec<u8>)> = crate::support::walk(&out)
+            .into_iter()
+            .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+            .collect();
+        let before = site.outputs();
+        write_state(&site, 1);
+        if case == "read-only" {
+            fs.read_only();
+        }
+        let r = build(&site);
+        assert!(!r.ok(), "{case}: the build succeeded");
+        let wanted = if case == "full" {
+            "No space left on device"
+        } else {
+            "Read-only file system"
+        };
+        assert!(
+            r.stderr.contains(wanted) && r.stderr.contains(mnt.to_str().unwrap()),
+            "{case}: unclear error:\n{}",
+            r.stderr
+        );
+        assert_eq!(
+            site.outputs(),
+            before,
+            "{case}: the bundle or the lock changed"
+        );
+        let after_public: Vec<(PathBuf, Vec<u8>)> = crate::support::walk(&out)
+            .into_iter()
+            .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+            .collect();
+        assert_eq!(after_public, before_public, "{case}: the output changed");
+    }
+}
