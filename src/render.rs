@@ -381,7 +381,7 @@ impl<'a> Renderer<'a> {
 }
 
 /// The directories that get a listing: the root and every ancestor directory of a page.
-fn listing_dirs(pages: &[Page]) -> BTreeSet<String> {
+pub fn listing_dirs(pages: &[Page]) -> BTreeSet<String> {
     let mut dirs = BTreeSet::from([String::new()]);
     for p in pages.iter().filter(|p| !p.is_index) {
         let mut dir = p.dir.as_str();

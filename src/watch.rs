@@ -18,7 +18,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::fs::StagedFile;
 use crate::goods::{ApiClient, ApiRegistry, LocalRegistry, Lock, Registry};
 use crate::page::Page;
-use crate::render::{Renderer, bundle_entries, index_file};
+use crate::render::{Renderer, bundle_entries, index_file, listing_dirs};
 use crate::site::is_ignored;
 use crate::theme::Theme;
 
@@ -229,7 +229,7 @@ impl Session {
             problems.sort();
             return Err(Diagnostics(problems).into());
         }
-        let old_dirs = listing_dirs_of(&site.pages);
+        let old_dirs = listing_dirs(&site.pages);
         // Apply the new pages in place, remembering the old ones to put back on any failure.
         let before: BTreeMap<String, Page> = changed_pages
             .iter()
@@ -390,7 +390,7 @@ impl Session {
             .map(|o| index_file(&o.dir))
             .collect();
         if listing_changed {
-            let new_dirs = listing_dirs_of(pages);
+            let new_dirs = listing_dirs(pages);
             gone.extend(old_dirs.difference(&new_dirs).map(|d| index_file(d)));
         }
 
@@ -524,18 +524,6 @@ fn listing_view(p: &Page) -> ListingView<'_> {
         is_index: p.is_index,
         intro_html: p.is_index.then_some(p.free_html.as_str()),
     }
-}
-
-fn listing_dirs_of(pages: &[Page]) -> BTreeSet<String> {
-    let mut dirs = BTreeSet::from([String::new()]);
-    for p in pages.iter().filter(|p| !p.is_index) {
-        let mut dir = p.dir.as_str();
-        while let Some((parent, _)) = dir.rsplit_once('/') {
-            dirs.insert(parent.to_string());
-            dir = parent;
-        }
-    }
-    dirs
 }
 
 /// How a watch loop reports each rebuild.

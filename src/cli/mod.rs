@@ -122,6 +122,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Calls `stop` once, on the first SIGINT or SIGTERM.
+pub(crate) fn on_stop_signal(stop: impl FnOnce() + Send + 'static) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .context("cannot install signal handlers")?;
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            stop();
+        }
+    });
+    Ok(())
+}
+
 /// Prints an error to stderr: problems of a build one per line as `file:line: message`,
 /// other errors as `error: …` with each cause on its own line.
 pub fn report(e: &anyhow::Error) {

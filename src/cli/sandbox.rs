@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::http::{HttpServer, Limits, Service};
 use crate::sandbox::{Faults, GoodStore, SandboxOptions, SandboxService};
@@ -75,16 +75,7 @@ pub fn run(args: SandboxArgs) -> Result<()> {
     let server = HttpServer::bind(listen)?;
     let addr = server.local_addr();
     let stopper = server.stopper();
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])
-    .context("cannot install signal handlers")?;
-    std::thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            stopper.stop();
-        }
-    });
+    super::on_stop_signal(move || stopper.stop())?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on http://{addr}")?;

@@ -42,22 +42,6 @@ pub struct ServeArgs {
     pub registry: Option<RegistryKind>,
 }
 
-/// Stops on SIGINT or SIGTERM.
-fn stop_on_signal(stop: Arc<AtomicBool>, also: impl Fn() + Send + 'static) -> Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])
-    .context("cannot install signal handlers")?;
-    std::thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            stop.store(true, Ordering::SeqCst);
-            also();
-        }
-    });
-    Ok(())
-}
-
 pub fn watch(args: WatchArgs) -> Result<()> {
     let opts = Options {
         site_dir: args.dir.clone(),
@@ -71,7 +55,8 @@ pub fn watch(args: WatchArgs) -> Result<()> {
         args.dir.display()
     );
     let stop = Arc::new(AtomicBool::new(false));
-    stop_on_signal(Arc::clone(&stop), || {})?;
+    let stop_flag = Arc::clone(&stop);
+    super::on_stop_signal(move || stop_flag.store(true, Ordering::SeqCst))?;
     crate::watch::run(session, &PrintReporter, &stop)
 }
 
@@ -142,8 +127,11 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         args.dir.display()
     );
     let stop = Arc::new(AtomicBool::new(false));
-    let http_stop = stopper.clone();
-    stop_on_signal(Arc::clone(&stop), move || http_stop.stop())?;
+    let (http_stop, stop_flag) = (stopper.clone(), Arc::clone(&stop));
+    super::on_stop_signal(move || {
+        stop_flag.store(true, Ordering::SeqCst);
+        http_stop.stop();
+    })?;
     let result = crate::watch::run(session, &reporter, &stop);
     stopper.stop();
     let _ = server.join();
