@@ -60,6 +60,7 @@ pub fn run(args: SandboxArgs) -> Result<()> {
         drop_after_next: args.drop_after_next,
         fail_entries: args.fail_entries,
         latency_ms: args.latency_ms,
+        ..Faults::default()
     };
     let service = Arc::new(SandboxService::new(
         store,

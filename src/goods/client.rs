@@ -13,6 +13,8 @@ pub const API_URL_ENV: &str = "SATOSHIPAY_API_URL";
 pub const API_KEY_ENV: &str = "SATOSHIPAY_API_KEY";
 /// The API secret (Basic-auth password).
 pub const API_SECRET_ENV: &str = "SATOSHIPAY_API_SECRET";
+/// Seconds a request to the API may take (60 unless set).
+pub const API_TIMEOUT_ENV: &str = "SATOSHIPAY_API_TIMEOUT";
 /// SatoshiPay's production API.
 pub const DEFAULT_API_URL: &str = "https://api.satoshipay.io/v1";
 
@@ -148,6 +150,12 @@ impl RetryPolicy {
     }
 }
 
+const USER_AGENT: &str = concat!(
+    "satoshipress/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://crates.io/crates/satoshipress)"
+);
+
 /// A client for one account.
 pub struct ApiClient {
     http: reqwest::blocking::Client,
@@ -165,7 +173,22 @@ impl ApiClient {
         let key = get(API_KEY_ENV).ok_or(ApiError::MissingEnv(API_KEY_ENV))?;
         let secret = get(API_SECRET_ENV).ok_or(ApiError::MissingEnv(API_SECRET_ENV))?;
         let base = get(API_URL_ENV).unwrap_or_else(|| DEFAULT_API_URL.to_string());
-        ApiClient::new(&base, &key, &secret, RetryPolicy::default())
+        let mut client = ApiClient::new(&base, &key, &secret, RetryPolicy::default())?;
+        if let Some(secs) = get(API_TIMEOUT_ENV)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| *s > 0.0)
+        {
+            client.http = reqwest::blocking::Client::builder()
+                .user_agent(USER_AGENT)
+                .connect_timeout(Duration::from_secs(10).min(Duration::from_secs_f64(secs)))
+                .timeout(Duration::from_secs_f64(secs))
+                .build()
+                .map_err(|e| ApiError::Network {
+                    url: base.clone(),
+                    detail: e.to_string(),
+                })?;
+        }
+        Ok(client)
     }
 
     /// A client for `base` (e.g. `http://127.0.0.1:8091/v1`).

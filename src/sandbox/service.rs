@@ -46,6 +46,11 @@ pub struct Faults {
     pub fail_entries: u32,
     /// Wait this long before answering every API request.
     pub latency_ms: u64,
+    /// Hold the next N API requests for `stall_ms` before doing them (past a client's
+    /// timeout, the change is made but the client has given up).
+    pub stall_next: u32,
+    /// How long a stalled request waits (3000 ms unless set).
+    pub stall_ms: u64,
 }
 
 /// What the sandbox has been asked, for tests that count requests.
@@ -345,7 +350,18 @@ impl Service for SandboxService {
                 }
                 return reply(&r);
             }
-            st.faults.latency_ms
+            if st.faults.stall_next > 0 {
+                st.faults.stall_next -= 1;
+                st.stats.injected += 1;
+                st.faults.latency_ms
+                    + if st.faults.stall_ms == 0 {
+                        3000
+                    } else {
+                        st.faults.stall_ms
+                    }
+            } else {
+                st.faults.latency_ms
+            }
         };
         if latency > 0 {
             std::thread::sleep(Duration::from_millis(latency));

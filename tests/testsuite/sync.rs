@@ -512,3 +512,24 @@ fn other_client_errors_are_not_retried_and_read_as_one_line() {
     assert_eq!(sandbox.stats()["requests"], 1, "a 403 was retried");
     assert!(!site.path().join("public").exists());
 }
+
+#[test]
+fn client_timeouts_are_retried_and_converge() {
+    let sandbox = Sandbox::start(&[]);
+    let site = many_sections(2, 15);
+    site.write(
+        "satoshipress.toml",
+        &format!("{}[satoshipay]\nbatch_size = 10\n", crate::support::CONFIG),
+    );
+    // The first two requests (the GET and the first batch) outlive the client's timeout; the
+    // batch is applied after the client gave up on it.
+    sandbox.faults(json!({"stall_next": 2, "stall_ms": 1500}));
+    let mut env = sandbox.env();
+    env.push(("SATOSHIPAY_API_TIMEOUT", "0.5".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = site.run_env(&["build", "{site}", "--registry", "api"], &env);
+    assert!(r.ok(), "{}", r.stderr);
+    assert_eq!(sandbox.stats()["injected"], 2);
+    std::thread::sleep(Duration::from_millis(1600));
+    assert_one_good_per_section(&site, &sandbox, 30);
+}
