@@ -25,7 +25,7 @@ fn example(name: &str) -> Site {
     site
 }
 
-fn tool(name: &str) -> PathBuf {
+pub fn tool(name: &str) -> PathBuf {
     let found = std::env::var_os("PATH")
         .and_then(|paths| {
             std::env::split_paths(&paths)

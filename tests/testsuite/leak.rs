@@ -1,7 +1,8 @@
 //! The leak check: random sites with a canary string in every paid block, in every marking
 //! form. No canary may reach any file under public/ (pages, listings, feed, sitemap), the
-//! Markdown mode's output, the lock, the build's output, or the bundle's raw bytes; every
-//! canary must come back out of the bundle opened with the key.
+//! Markdown mode's output, the mdBook output (search index included), the lock, the build's
+//! output, the Content API's log, or the bundle's raw bytes; every canary must come back out
+//! of the bundle opened with the key and out of the Content API with its certificate.
 //!
 //! The seed is fixed; `SATOSHIPRESS_LEAK_CASES` sets how many sites (default 24).
 
@@ -219,6 +220,21 @@ fn no_canary_leaks_and_every_canary_is_sealed() {
                     "case {case}: the Content API did not serve canary {c}"
                 );
             }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let log = server.stderr();
+            assert!(log.contains("status=200"), "case {case}: no access log");
+            for c in &g.canaries {
+                assert!(
+                    !log.contains(c.as_str()),
+                    "case {case}: canary {c} in the server's log"
+                );
+            }
+            assert!(
+                !log.contains(KEY) && !log.contains("paymentCert"),
+                "case {case}: a secret in the server's log"
+            );
+            // The same pages as an mdBook book, through the preprocessor and the real mdBook.
+            mdbook_has_no_canary(&site, &g.canaries, case);
         }
         // goods list with secrets prints ids, titles and secrets, never content.
         let list = site.run_env(
@@ -272,6 +288,67 @@ fn error_messages_never_quote_paid_content() {
                 !r.stderr.contains(c.as_str()),
                 "broken case {i}: the error quotes paid content:\n{}",
                 r.stderr
+            );
+        }
+    }
+}
+
+/// Builds the site's pages as an mdBook book and checks every file of it (pages, print
+/// page, search index) for canaries.
+fn mdbook_has_no_canary(site: &Site, canaries: &[String], case: usize) {
+    let mdbook = crate::generators::tool("mdbook");
+    let book = site.path().join("book-src");
+    let pages: Vec<std::path::PathBuf> = crate::support::walk(&site.path().join("content"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    let mut summary = String::from("# Summary\n\n");
+    for (i, page) in pages.iter().enumerate() {
+        let rel = page.strip_prefix(site.path().join("content")).unwrap();
+        let to = book.join("src").join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(page, &to).unwrap();
+        summary.push_str(&format!("- [Chapter {i}]({})\n", rel.display()));
+    }
+    std::fs::write(book.join("src/SUMMARY.md"), summary).unwrap();
+    std::fs::write(book.join("book.toml"), "[book]\ntitle = \"Leak\"\n[preprocessor.satoshipay]\nbase-url = \"https://leak.example\"\n").unwrap();
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_mdbook-satoshipay"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    let out = std::process::Command::new(mdbook)
+        .arg("build")
+        .arg(&book)
+        .env("PATH", path)
+        .env("SATOSHIPRESS_KEY", KEY)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "case {case}: mdbook failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let files = crate::support::walk(&book.join("book"));
+    assert!(
+        files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("searchindex")),
+        "case {case}: no search index to check"
+    );
+    for c in canaries {
+        assert!(
+            !stderr.contains(c.as_str()),
+            "case {case}: canary {c} in mdBook's output"
+        );
+        for f in &files {
+            assert!(
+                !contains(&std::fs::read(f).unwrap(), c),
+                "case {case}: canary {c} leaked into the book: {f:?}"
             );
         }
     }
