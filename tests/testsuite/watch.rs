@@ -248,3 +248,63 @@ fn a_broken_rebuild_keeps_the_last_output() {
     w.wait_rebuild(n);
     assert!(site.read("public/b/index.html").contains("Beta fixed"));
 }
+
+#[test]
+fn watch_with_the_api_registry_syncs_good_rebuilds_only() {
+    let sandbox = crate::sync::Sandbox::start(&[]);
+    let site = site();
+    let env = sandbox.env();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_satoshipress"))
+        .args(["watch", "--registry", "api"])
+        .arg(site.path())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (sink, mut pipe) = (Arc::clone(&log), child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let w = Watcher { child, log };
+    w.wait_for("full rebuild");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        sandbox.goods().len(),
+        1,
+        "the first build did not register the good"
+    );
+    sandbox.reset_stats();
+    // A broken page: no request reaches the API.
+    let n = w.rebuilds();
+    site.write(
+        "content/b.md",
+        "---\ntitle: Beta\nsatoshipay: { price: nope }\n---\nbroken\n",
+    );
+    w.wait_rebuild(n);
+    assert_eq!(
+        sandbox.stats()["requests"],
+        0,
+        "a broken rebuild talked to the API"
+    );
+    // Fixed with a new price: one PATCH of the price.
+    let n = w.rebuilds();
+    site.write("content/b.md", "---\ntitle: Beta\ndate: 2024-01-02\nsatoshipay: { price: 75 }\n---\nBeta free.\n\n<!-- satoshipay -->\n\nBeta paid v1.\n");
+    w.wait_rebuild(n);
+    let stats = sandbox.stats();
+    assert_eq!(stats["mutating"], 1, "{stats}");
+    assert!(
+        stats["calls"][0].as_str().unwrap().ends_with(" price"),
+        "{stats}"
+    );
+    assert_eq!(sandbox.goods()[0]["price"], 75);
+}
