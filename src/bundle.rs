@@ -18,6 +18,7 @@
 //! tells a wrong key from a damaged file. The bundle's version is the first half of the MAC.
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::Path;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -71,6 +72,9 @@ pub enum BundleError {
     /// The file was cut short or changed.
     #[error("the bundle is damaged ({0}); rebuild it with `satoshipress build`")]
     Corrupt(&'static str),
+    /// The file could not be read.
+    #[error("the bundle cannot be read: {0}")]
+    Unreadable(String),
     /// Two entries have the same id.
     #[error("the bundle is damaged (duplicate good id); rebuild it with `satoshipress build`")]
     Duplicate,
@@ -194,107 +198,129 @@ pub struct Bundle {
     entries: HashMap<String, Entry>,
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+/// Reads a bundle from any byte source, feeding the header and index to the MAC.
+struct Reader<R: Read> {
+    inner: R,
+    pos: u64,
+    mac: Option<Hmac<Sha256>>,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], BundleError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.bytes.len())
-            .ok_or(BundleError::Corrupt("truncated"))?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
+impl<R: Read> Reader<R> {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), BundleError> {
+        self.inner.read_exact(buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => BundleError::Corrupt("truncated"),
+            _ => BundleError::Unreadable(e.to_string()),
+        })?;
+        self.pos += buf.len() as u64;
+        if let Some(mac) = &mut self.mac {
+            mac.update(buf);
+        }
+        Ok(())
     }
-    fn u16(&mut self) -> Result<u16, BundleError> {
-        Ok(u16::from_le_bytes(
-            self.take(2)?.try_into().expect("2 bytes"),
-        ))
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], BundleError> {
+        let mut a = [0u8; N];
+        self.fill(&mut a)?;
+        Ok(a)
     }
-    fn u32(&mut self) -> Result<u32, BundleError> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
+}
+
+/// Reads and verifies a bundle, handing each verified entry to `each` as soon as it is read
+/// (so a server holds one sealed entry at a time, not the file). Returns the bundle's id.
+/// The caller must discard what `each` received if this returns an error.
+pub fn read_entries<R: Read>(
+    key: &MasterKey,
+    source: R,
+    mut each: impl FnMut(Entry) -> Result<(), BundleError>,
+) -> Result<[u8; 16], BundleError> {
+    let keys = Keys::new(key);
+    let mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&keys.mac).expect("any key length");
+    let mut r = Reader {
+        inner: source,
+        pos: 0,
+        mac: Some(mac),
+    };
+    if r.array::<8>().map_err(|_| BundleError::NotABundle)? != *MAGIC {
+        return Err(BundleError::NotABundle);
     }
-    fn u64(&mut self) -> Result<u64, BundleError> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
+    let format = u16::from_le_bytes(r.array()?);
+    if format != FORMAT {
+        return Err(BundleError::UnsupportedFormat(format));
     }
+    r.array::<2>()?;
+    if !bool::from(r.array::<8>()?.ct_eq(&keys.check)) {
+        return Err(BundleError::WrongKey);
+    }
+    let count = u32::from_le_bytes(r.array()?) as usize;
+    let mut index = Vec::with_capacity(count.min(1 << 16));
+    for _ in 0..count {
+        let [len] = r.array::<1>()?;
+        let mut gid = vec![0u8; len as usize];
+        r.fill(&mut gid)?;
+        let gid = String::from_utf8(gid).map_err(|_| BundleError::Corrupt("index"))?;
+        let offset = u64::from_le_bytes(r.array()?);
+        let length = u32::from_le_bytes(r.array()?) as usize;
+        let tag: [u8; TAG_LEN] = r.array()?;
+        index.push((gid, offset, length, tag));
+    }
+    let want = r
+        .mac
+        .take()
+        .expect("the MAC runs over the header and index")
+        .finalize()
+        .into_bytes();
+    let mac: [u8; MAC_LEN] = r.array()?;
+    if !bool::from(mac.ct_eq(want.as_slice())) {
+        return Err(BundleError::Corrupt("index does not verify"));
+    }
+    let mut sealed = Vec::new();
+    for (gid, offset, length, tag) in index {
+        if offset != r.pos || length < NONCE_LEN + TAG_LEN {
+            return Err(BundleError::Corrupt("entry offsets"));
+        }
+        sealed.resize(length, 0);
+        r.fill(&mut sealed)?;
+        if !bool::from(sealed[length - TAG_LEN..].ct_eq(&tag)) {
+            return Err(BundleError::Corrupt("an entry is not the one indexed"));
+        }
+        let nonce = XNonce::try_from(&sealed[..NONCE_LEN]).expect("24 bytes");
+        let plain = keys
+            .seal
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: &sealed[NONCE_LEN..],
+                    aad: &aad(&gid),
+                },
+            )
+            .map_err(|_| BundleError::Corrupt("an entry does not verify"))?;
+        let entry: Entry =
+            serde_json::from_slice(&plain).map_err(|_| BundleError::Corrupt("entry"))?;
+        if entry.id != gid {
+            return Err(BundleError::Corrupt("entry id"));
+        }
+        each(entry)?;
+    }
+    let mut extra = [0u8; 1];
+    match r.inner.read(&mut extra) {
+        Ok(0) => {}
+        Ok(_) => return Err(BundleError::Corrupt("trailing bytes")),
+        Err(e) => return Err(BundleError::Unreadable(e.to_string())),
+    }
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&mac[..16]);
+    Ok(id)
 }
 
 impl Bundle {
     /// Opens bundle bytes with the master key, verifying every entry. Any flipped byte, a
     /// truncation, trailing bytes or a wrong key is an error; nothing unverified is returned.
     pub fn open(key: &MasterKey, bytes: &[u8]) -> Result<Bundle, BundleError> {
-        let keys = Keys::new(key);
-        let mut r = Reader { bytes, pos: 0 };
-        if r.take(8).map_err(|_| BundleError::NotABundle)? != MAGIC {
-            return Err(BundleError::NotABundle);
-        }
-        let format = r.u16()?;
-        if format != FORMAT {
-            return Err(BundleError::UnsupportedFormat(format));
-        }
-        r.u16()?;
-        if !bool::from(r.take(8)?.ct_eq(&keys.check)) {
-            return Err(BundleError::WrongKey);
-        }
-        let count = r.u32()? as usize;
-        let mut index = Vec::with_capacity(count.min(bytes.len() / 14));
-        for _ in 0..count {
-            let len = r.take(1)?[0] as usize;
-            let gid =
-                std::str::from_utf8(r.take(len)?).map_err(|_| BundleError::Corrupt("index"))?;
-            let offset = r.u64()?;
-            let length = r.u32()? as usize;
-            let tag = r.take(TAG_LEN)?;
-            index.push((gid, offset, length, tag));
-        }
-        let index_end = r.pos;
-        let mac = r.take(MAC_LEN)?;
-        let want = Keys::hmac(&keys.mac, &[&bytes[..index_end]]);
-        if !bool::from(mac.ct_eq(&want)) {
-            return Err(BundleError::Corrupt("index does not verify"));
-        }
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&mac[..16]);
-        let mut entries = HashMap::with_capacity(index.len());
-        for (gid, offset, length, tag) in index {
-            if offset != r.pos as u64 || length < NONCE_LEN + TAG_LEN {
-                return Err(BundleError::Corrupt("entry offsets"));
-            }
-            let sealed = r.take(length)?;
-            if !bool::from(sealed[length - TAG_LEN..].ct_eq(tag)) {
-                return Err(BundleError::Corrupt("an entry is not the one indexed"));
-            }
-            let nonce = XNonce::try_from(&sealed[..NONCE_LEN]).expect("24 bytes");
-            let plain = keys
-                .seal
-                .decrypt(
-                    &nonce,
-                    Payload {
-                        msg: &sealed[NONCE_LEN..],
-                        aad: &aad(gid),
-                    },
-                )
-                .map_err(|_| BundleError::Corrupt("an entry does not verify"))?;
-            let entry: Entry =
-                serde_json::from_slice(&plain).map_err(|_| BundleError::Corrupt("entry"))?;
-            if entry.id != gid {
-                return Err(BundleError::Corrupt("entry id"));
-            }
-            if entries.insert(entry.id.clone(), entry).is_some() {
-                return Err(BundleError::Duplicate);
-            }
-        }
-        if r.pos != bytes.len() {
-            return Err(BundleError::Corrupt("trailing bytes"));
-        }
+        let mut entries = HashMap::new();
+        let id = read_entries(key, bytes, |e| match entries.insert(e.id.clone(), e) {
+            Some(_) => Err(BundleError::Duplicate),
+            None => Ok(()),
+        })?;
         Ok(Bundle { id, entries })
     }
 

@@ -13,7 +13,6 @@ use super::handler::{HandlerOptions, Request, respond};
 use super::limit::{Limiter, RateLimit};
 use super::metrics::Metrics;
 use super::store::Store;
-use crate::bundle::Bundle;
 use crate::http::{self, HttpServer, Limits, Outcome, Service, Stopper};
 use crate::key::MasterKey;
 
@@ -217,7 +216,7 @@ impl ShutdownHandle {
 
 /// Reads and opens the bundle file.
 fn load(key: &MasterKey, path: &Path) -> Result<Store> {
-    Ok(Store::from_bundle(Bundle::open_file(key, path)?))
+    Store::open_file(key, path)
 }
 
 /// One event line on stderr.

@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use crate::bundle::Bundle;
+use std::path::Path;
+
+use crate::bundle::{Bundle, Entry};
+use crate::key::MasterKey;
 
 /// One good as served.
 #[derive(Debug)]
@@ -19,6 +22,24 @@ pub struct Good {
     pub content_type: String,
 }
 
+/// A good as served: the `{"content": …}` body rendered once (raw bytes for non-HTML).
+fn good_of(e: Entry) -> (String, Good) {
+    let (body, content_type) = if e.content_type.starts_with("text/html") {
+        let body = serde_json::to_vec(&serde_json::json!({ "content": e.content }))
+            .expect("JSON of a string");
+        (body, "application/json; charset=utf-8".to_string())
+    } else {
+        (e.content.into_bytes(), e.content_type)
+    };
+    let good = Good {
+        price: e.price,
+        secret: e.secret,
+        body,
+        content_type,
+    };
+    (e.id, good)
+}
+
 /// A loaded bundle, indexed by good id.
 #[derive(Debug)]
 pub struct Store {
@@ -30,6 +51,33 @@ pub struct Store {
 }
 
 impl Store {
+    /// Reads, verifies and indexes a bundle file entry by entry, so that memory holds the
+    /// answers and one sealed entry at a time rather than the file and its plaintext too.
+    pub fn open_file(key: &MasterKey, path: &Path) -> anyhow::Result<Store> {
+        use anyhow::Context;
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        let mut goods = HashMap::new();
+        let id = crate::bundle::read_entries(
+            key,
+            std::io::BufReader::with_capacity(1 << 16, file),
+            |e| {
+                let (id, good) = good_of(e);
+                match goods.insert(id, good) {
+                    Some(_) => Err(crate::bundle::BundleError::Duplicate),
+                    None => Ok(()),
+                }
+            },
+        )
+        .with_context(|| format!("cannot open the bundle `{}`", path.display()))?;
+        goods.shrink_to_fit();
+        Ok(Store {
+            goods,
+            version: crate::key::hex(&id),
+            loaded_at: SystemTime::now(),
+        })
+    }
+
     /// Takes the entries out of an opened bundle.
     pub fn from_bundle(bundle: Bundle) -> Store {
         let version = bundle.version();
