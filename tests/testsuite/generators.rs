@@ -44,6 +44,25 @@ pub fn tool(name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("`{name}` is not installed: run scripts/test, which installs it"))
 }
 
+/// Runs the real `mdbook build BOOK` with `mdbook-satoshipay` on its PATH.
+pub fn mdbook_build(book: &Path) -> std::process::Output {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_mdbook-satoshipay"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    Command::new(tool("mdbook"))
+        .arg("build")
+        .arg(book)
+        .env("PATH", path)
+        .env("SATOSHIPRESS_KEY", KEY)
+        .output()
+        .unwrap()
+}
+
 /// Every file under `dir` that holds `needle`.
 fn files_with(dir: &Path, needle: &str) -> Vec<PathBuf> {
     walk(dir)
@@ -205,25 +224,8 @@ fn hugo_renders_the_markdown_mode_output() {
 
 #[test]
 fn mdbook_runs_the_preprocessor() {
-    let mdbook = tool("mdbook");
     let site = example("mdbook");
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_mdbook-satoshipay"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    )))
-    .unwrap();
-    let build = |site: &Site| {
-        Command::new(&mdbook)
-            .arg("build")
-            .arg(site.path())
-            .env("PATH", &path)
-            .env("SATOSHIPRESS_KEY", KEY)
-            .output()
-            .unwrap()
-    };
+    let build = |site: &Site| mdbook_build(site.path());
     let out = build(&site);
     assert!(
         out.status.success(),

@@ -296,7 +296,6 @@ fn error_messages_never_quote_paid_content() {
 /// Builds the site's pages as an mdBook book and checks every file of it (pages, print
 /// page, search index) for canaries.
 fn mdbook_has_no_canary(site: &Site, canaries: &[String], case: usize) {
-    let mdbook = crate::generators::tool("mdbook");
     let book = site.path().join("book-src");
     let pages: Vec<std::path::PathBuf> = crate::support::walk(&site.path().join("content"))
         .into_iter()
@@ -312,21 +311,7 @@ fn mdbook_has_no_canary(site: &Site, canaries: &[String], case: usize) {
     }
     std::fs::write(book.join("src/SUMMARY.md"), summary).unwrap();
     std::fs::write(book.join("book.toml"), "[book]\ntitle = \"Leak\"\n[preprocessor.satoshipay]\nbase-url = \"https://leak.example\"\n").unwrap();
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_mdbook-satoshipay"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    )))
-    .unwrap();
-    let out = std::process::Command::new(mdbook)
-        .arg("build")
-        .arg(&book)
-        .env("PATH", path)
-        .env("SATOSHIPRESS_KEY", KEY)
-        .output()
-        .unwrap();
+    let out = crate::generators::mdbook_build(&book);
     assert!(
         out.status.success(),
         "case {case}: mdbook failed: {}",

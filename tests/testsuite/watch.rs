@@ -17,10 +17,15 @@ pub struct Watcher {
 
 impl Watcher {
     pub fn start(site: &Site, args: &[&str]) -> Watcher {
+        Self::start_with_env(site, args, &[("SATOSHIPRESS_KEY", KEY)])
+    }
+
+    /// Starts `satoshipress ARGS SITE` with `env` and waits for its first build.
+    pub fn start_with_env(site: &Site, args: &[&str], env: &[(&str, &str)]) -> Watcher {
         let mut child = Command::new(env!("CARGO_BIN_EXE_satoshipress"))
             .args(args)
             .arg(site.path())
-            .env("SATOSHIPRESS_KEY", KEY)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -254,30 +259,8 @@ fn watch_with_the_api_registry_syncs_good_rebuilds_only() {
     let sandbox = crate::sync::Sandbox::start(&[]);
     let site = site();
     let env = sandbox.env();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_satoshipress"))
-        .args(["watch", "--registry", "api"])
-        .arg(site.path())
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let (sink, mut pipe) = (Arc::clone(&log), child.stderr.take().unwrap());
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    let w = Watcher { child, log };
-    w.wait_for("full rebuild");
-    std::thread::sleep(Duration::from_millis(300));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let w = Watcher::start_with_env(&site, &["watch", "--registry", "api"], &env);
     assert_eq!(
         sandbox.goods().len(),
         1,
