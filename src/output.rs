@@ -1,5 +1,7 @@
 //! The output directory, replaced as a whole: pages are written into a staging directory
-//! beside it, and swapped in only when the whole build succeeded.
+//! beside it, and swapped in only when the whole build succeeded. A file whose bytes the
+//! current output already holds is not written again: at the swap it is hard-linked from the
+//! old output, and when nothing changed at all the old output simply stays.
 
 use std::path::{Path, PathBuf};
 
@@ -12,9 +14,49 @@ pub const MARKER: &str = ".satoshipress-output";
 /// Where a build writes its pages.
 pub enum Sink {
     /// A staging directory to be committed.
-    Staging(tempfile::TempDir),
+    Staging(Staging),
     /// Nowhere: `check` renders everything and keeps nothing.
     Discard,
+}
+
+/// A staging directory and what the current output already holds.
+pub struct Staging {
+    dir: tempfile::TempDir,
+    /// The current output directory, if there is one.
+    old: Option<PathBuf>,
+    /// Files left out of the staging directory because `old` holds the same bytes.
+    unchanged: std::sync::Mutex<Vec<String>>,
+    /// Files written into the staging directory.
+    written: std::sync::atomic::AtomicUsize,
+}
+
+impl Staging {
+    /// Whether the current output holds exactly `bytes` at `rel`.
+    fn same_as_old(&self, rel: &str, bytes: &[u8]) -> bool {
+        let Some(old) = &self.old else { return false };
+        let path = old.join(rel);
+        std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64)
+            && std::fs::read(&path).is_ok_and(|b| b == bytes)
+    }
+
+    fn put(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        if self.same_as_old(rel, bytes) {
+            self.unchanged
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(rel.to_string());
+            return Ok(());
+        }
+        let path = self.dir.path().join(rel);
+        if let Some(parent) = path.parent() {
+            crate::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, bytes)
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        self.written
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 impl Sink {
@@ -35,43 +77,33 @@ impl Sink {
                     parent.display()
                 )
             })?;
-        std::fs::write(
-            dir.path().join(MARKER),
-            "written by satoshipress build; replaced whole on every build\n",
-        )
-        .with_context(|| format!("failed to write in `{}`", dir.path().display()))?;
-        Ok(Sink::Staging(dir))
+        let staging = Staging {
+            dir,
+            old: out_dir.is_dir().then(|| out_dir.to_path_buf()),
+            unchanged: std::sync::Mutex::new(Vec::new()),
+            written: std::sync::atomic::AtomicUsize::new(0),
+        };
+        staging.put(
+            MARKER,
+            b"written by satoshipress build; replaced whole on every build\n",
+        )?;
+        Ok(Sink::Staging(staging))
     }
 
     /// Writes `bytes` at `rel` (a `/`-separated path) inside the staging directory.
     pub fn write(&self, rel: &str, bytes: &[u8]) -> Result<()> {
-        let Sink::Staging(dir) = self else {
-            return Ok(());
-        };
-        let path = dir.path().join(rel);
-        if let Some(parent) = path.parent() {
-            crate::fs::create_dir_all(parent)?;
+        match self {
+            Sink::Staging(s) => s.put(rel, bytes),
+            Sink::Discard => Ok(()),
         }
-        std::fs::write(&path, bytes)
-            .with_context(|| format!("failed to write `{}`", path.display()))
     }
 
     /// Copies the file `from` to `rel` inside the staging directory.
     pub fn copy(&self, rel: &str, from: &Path) -> Result<()> {
-        let Sink::Staging(dir) = self else {
-            return Ok(());
-        };
-        let path = dir.path().join(rel);
-        if let Some(parent) = path.parent() {
-            crate::fs::create_dir_all(parent)?;
+        match self {
+            Sink::Staging(s) => s.put(rel, &crate::fs::read(from)?),
+            Sink::Discard => Ok(()),
         }
-        std::fs::copy(from, &path).map(|_| ()).with_context(|| {
-            format!(
-                "failed to copy `{}` to `{}`",
-                from.display(),
-                path.display()
-            )
-        })
     }
 
     /// Puts the staged directory in place of `out_dir`, unless both hold exactly the same
@@ -80,15 +112,50 @@ impl Sink {
         let Sink::Staging(staged) = self else {
             return Ok(false);
         };
+        let mut unchanged = staged
+            .unchanged
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
+        unchanged.sort_unstable();
+        unchanged.dedup();
         if out_dir.exists() {
             check_replaceable(out_dir)?;
-            if same_tree(staged.path(), out_dir)? {
+            // Nothing written, and the old output holds no file the build did not produce:
+            // the output is already what this build would write.
+            let old_files = walkdir::WalkDir::new(out_dir)
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_file())
+                .count();
+            if staged.written.load(std::sync::atomic::Ordering::Relaxed) == 0
+                && old_files == unchanged.len()
+            {
                 return Ok(false);
             }
-            exchange(staged.path(), out_dir)?;
-            // `staged` now holds the previous output; dropping it removes it.
+            // The files that did not change join the new output as links to the old ones.
+            for rel in &unchanged {
+                let to = staged.dir.path().join(rel);
+                if to.exists() {
+                    // Written again later in the build (a static file over an asset, say).
+                    continue;
+                }
+                if let Some(parent) = to.parent() {
+                    crate::fs::create_dir_all(parent)?;
+                }
+                let from = out_dir.join(rel);
+                std::fs::hard_link(&from, &to)
+                    .or_else(|_| std::fs::copy(&from, &to).map(|_| ()))
+                    .with_context(|| {
+                        format!(
+                            "failed to carry `{}` over to the new output",
+                            from.display()
+                        )
+                    })?;
+            }
+            exchange(staged.dir.path(), out_dir)?;
+            // `staged.dir` now holds the previous output; dropping it removes it.
         } else {
-            let kept: PathBuf = staged.keep();
+            let kept: PathBuf = staged.dir.keep();
             std::fs::rename(&kept, out_dir).with_context(|| {
                 format!("failed to move the new output into `{}`", out_dir.display())
             })?;
@@ -154,32 +221,4 @@ fn exchange(staged: &Path, out_dir: &Path) -> Result<()> {
                 .with_context(|| format!("failed to replace `{}`", out_dir.display()))
         }
     }
-}
-
-/// Whether two directory trees hold the same files with the same bytes.
-fn same_tree(a: &Path, b: &Path) -> Result<bool> {
-    let list = |root: &Path| -> Result<Vec<walkdir::DirEntry>> {
-        walkdir::WalkDir::new(root)
-            .sort_by_file_name()
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("failed to read `{}`", root.display()))
-    };
-    let (la, lb) = (list(a)?, list(b)?);
-    if la.len() != lb.len() {
-        return Ok(false);
-    }
-    for (x, y) in la.iter().zip(&lb) {
-        let (rx, ry) = (x.path().strip_prefix(a)?, y.path().strip_prefix(b)?);
-        if rx != ry || x.file_type().is_dir() != y.file_type().is_dir() {
-            return Ok(false);
-        }
-        if x.file_type().is_file() {
-            let (mx, my) = (x.metadata()?, y.metadata()?);
-            if mx.len() != my.len() || std::fs::read(x.path())? != std::fs::read(y.path())? {
-                return Ok(false);
-            }
-        }
-    }
-    Ok(true)
 }

@@ -357,3 +357,22 @@ fn out_flag_and_refusal_to_replace_a_foreign_directory() {
     assert!(r.stderr.contains("refusing to replace"), "{}", r.stderr);
     assert_eq!(site.read("mine/precious.txt"), "keep me");
 }
+
+#[test]
+fn a_rebuild_writes_only_what_changed_and_drops_what_is_gone() {
+    let site = Site::new();
+    site.write("content/a.md", "---\ntitle: A\n---\nAlpha.\n");
+    site.write("content/b.md", "---\ntitle: B\n---\nBeta.\n");
+    site.write("content/c.md", "---\ntitle: C\n---\nGamma.\n");
+    site.build();
+    let inode = |rel: &str| std::fs::metadata(site.path().join(rel)).unwrap().ino();
+    let (a, b) = (inode("public/a/index.html"), inode("public/b/index.html"));
+    site.write("content/b.md", "---\ntitle: B\n---\nBeta, edited.\n");
+    std::fs::remove_file(site.path().join("content/c.md")).unwrap();
+    site.build();
+    assert_eq!(inode("public/a/index.html"), a, "an unchanged page was written again");
+    assert_ne!(inode("public/b/index.html"), b);
+    assert!(site.read("public/b/index.html").contains("Beta, edited."));
+    assert!(site.read("public/a/index.html").contains("Alpha."));
+    assert!(!site.path().join("public/c").exists(), "a removed page survived");
+}
