@@ -370,9 +370,16 @@ fn a_rebuild_writes_only_what_changed_and_drops_what_is_gone() {
     site.write("content/b.md", "---\ntitle: B\n---\nBeta, edited.\n");
     std::fs::remove_file(site.path().join("content/c.md")).unwrap();
     site.build();
-    assert_eq!(inode("public/a/index.html"), a, "an unchanged page was written again");
+    assert_eq!(
+        inode("public/a/index.html"),
+        a,
+        "an unchanged page was written again"
+    );
     assert_ne!(inode("public/b/index.html"), b);
     assert!(site.read("public/b/index.html").contains("Beta, edited."));
     assert!(site.read("public/a/index.html").contains("Alpha."));
-    assert!(!site.path().join("public/c").exists(), "a removed page survived");
+    assert!(
+        !site.path().join("public/c").exists(),
+        "a removed page survived"
+    );
 }
