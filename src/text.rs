@@ -35,14 +35,14 @@ fn visible_chars(html: &str) -> impl Iterator<Item = char> + '_ {
                         c.is_ascii_alphabetic() || c == '/' || c == '!' || c == '?'
                     }) {
                         let len = rest.find('>').map_or(rest.len(), |e| e + 1);
-                        let name: String = rest[1..]
-                            .chars()
-                            .take_while(|c| c.is_ascii_alphanumeric())
-                            .collect::<String>()
-                            .to_ascii_lowercase();
-                        if name == "script" {
+                        let name_len = rest[1..]
+                            .bytes()
+                            .take_while(u8::is_ascii_alphanumeric)
+                            .count();
+                        let name = &rest[1..1 + name_len];
+                        if name.eq_ignore_ascii_case("script") {
                             skip_until = Some("</script");
-                        } else if name == "style" {
+                        } else if name.eq_ignore_ascii_case("style") {
                             skip_until = Some("</style");
                         }
                         len
@@ -132,7 +132,8 @@ pub fn visible_text(html: &str) -> String {
 /// At most `max` characters of the visible text of `html`, cut at a word boundary, with an
 /// ellipsis when cut.
 pub fn excerpt(html: &str, max: usize) -> String {
-    let text = visible_text(html);
+    // Only the first `max + 1` visible characters matter: stop reading there.
+    let text: String = visible_chars(html).take(max + 1).collect();
     if text.chars().count() <= max {
         return text;
     }
