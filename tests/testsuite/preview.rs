@@ -1,7 +1,6 @@
 //! `satoshipress serve` in a real browser: headless Chromium (Debian's package), driven by
 //! playwright-core from `tests/browser/preview.mjs`. `scripts/test` installs both.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -18,22 +17,12 @@ impl Drop for Serve {
 }
 
 fn serve(site: &Site) -> (Serve, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_satoshipress"))
-        .args(["serve", site.path().to_str().unwrap(), "--port", "0"])
-        .env("SATOSHIPRESS_KEY", KEY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("serve address")
-        .to_string();
+    let (child, url) = crate::support::spawn_listening(
+        Command::new(env!("CARGO_BIN_EXE_satoshipress"))
+            .args(["serve", site.path().to_str().unwrap(), "--port", "0"])
+            .env("SATOSHIPRESS_KEY", KEY)
+            .stderr(Stdio::null()),
+    );
     (Serve(child), url)
 }
 

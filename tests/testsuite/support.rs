@@ -250,3 +250,23 @@ impl Rng {
         &items[self.below(items.len())]
     }
 }
+
+/// Spawns `cmd` with stdout piped and returns it with the URL of its first stdout line,
+/// `listening on URL` (the contract of every long-running satoshipress command).
+pub fn spawn_listening(cmd: &mut Command) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("no `listening on` line, got {line:?}"))
+        .to_string();
+    (child, url)
+}

@@ -1,7 +1,6 @@
 //! Registering goods with the Digital Goods API: `satoshipress build --registry api` and the
 //! `goods` commands against the real `satoshipress sandbox` over HTTP on loopback.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -30,22 +29,12 @@ impl Sandbox {
     }
 
     fn start_with(file: &std::path::Path, extra: &[&str], data: tempfile::TempDir) -> Sandbox {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_satoshipress"))
-            .args(["sandbox", "--port", "0", "--data", file.to_str().unwrap()])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .expect("sandbox address")
-            .to_string();
+        let (child, url) = crate::support::spawn_listening(
+            Command::new(env!("CARGO_BIN_EXE_satoshipress"))
+                .args(["sandbox", "--port", "0", "--data", file.to_str().unwrap()])
+                .args(extra)
+                .stderr(Stdio::null()),
+        );
         Sandbox {
             child,
             url,
