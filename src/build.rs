@@ -348,7 +348,7 @@ pub fn wanted_goods(pages: &[Page], base_url: &str, key: &MasterKey) -> Vec<Want
 /// registry the lock is also written after every batch sent to the API, so that it always
 /// holds what the API holds.
 pub fn build(opts: &Options) -> Result<Outcome> {
-    build_with_state(opts).map(|(outcome, _)| outcome)
+    build_with_state(opts, &mut bundle::SealCache::default()).map(|(outcome, _)| outcome)
 }
 
 /// What a successful build knows, for a watch session to carry on from.
@@ -361,8 +361,12 @@ pub struct BuiltState {
     pub lock: Lock,
 }
 
-/// [`build`], also returning the site, key and lock it used.
-pub fn build_with_state(opts: &Options) -> Result<(Outcome, BuiltState)> {
+/// [`build`], also returning the site, key and lock it used; `seal_cache` ends up holding
+/// every sealed entry, for a watch session to reseal only what changes.
+pub fn build_with_state(
+    opts: &Options,
+    seal_cache: &mut bundle::SealCache,
+) -> Result<(Outcome, BuiltState)> {
     let started = Instant::now();
     if opts.emit == Emit::Markdown && opts.out_dir.is_none() {
         anyhow::bail!(
@@ -461,7 +465,7 @@ pub fn build_with_state(opts: &Options) -> Result<(Outcome, BuiltState)> {
 
     // The bundle: every paid section, sealed.
     let entries = bundle_entries(&pages, &lock, &key);
-    let sealed = bundle::seal(&key, &entries);
+    let sealed = bundle::seal_cached(&key, &entries, seal_cache);
 
     let bundle_path = site_dir.join(&config.satoshipay.bundle);
     let mut changed = (false, false, false);

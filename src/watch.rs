@@ -107,16 +107,12 @@ impl Session {
 
     fn full(&mut self) -> Result<Rebuilt> {
         let started = Instant::now();
-        let (outcome, state) = build_with_state(&self.opts)?;
+        // The build leaves every sealed entry in the cache: a rebuild reseals only what changed.
+        let mut cache = bundle::SealCache::default();
+        let (outcome, state) = build_with_state(&self.opts, &mut cache)?;
+        self.seal_cache = cache;
         self.out_dir = outcome.out_dir.clone();
         let parsed = state.site.pages.len();
-        // Keep every sealed entry, so that a rebuild seals only the sections that changed.
-        self.seal_cache = bundle::SealCache::default();
-        bundle::seal_cached(
-            &state.key,
-            &bundle_entries(&state.site.pages, &state.lock, &state.key),
-            &mut self.seal_cache,
-        );
         self.state = Some(state);
         Ok(Rebuilt {
             parsed,
