@@ -3,22 +3,26 @@
 //! Layout (integers little-endian):
 //!
 //! ```text
-//! magic "SPBUNDLE" | format u16 = 1 | reserved u16 | key check [8] | count u32
-//! index: count × (id length u8 | id | offset u64 | length u32 | tag [16])   sorted by id
-//! index MAC [32]: HMAC-SHA256(mac key, everything before it)
-//! entries: nonce [24] | XChaCha20-Poly1305 ciphertext | tag [16]
+//! header:  magic "SPBUNDLE" | format u16 = 2 | reserved u16 | key check [8] | count u32
+//!          | index offset u64
+//! entries: nonce [24] | XChaCha20-Poly1305 ciphertext | tag [16]      in index order
+//! index:   count × (id length u8 | id | offset u64 | length u32 | tag [16])
+//! MAC [32]: HMAC-SHA256(mac key, header || index)
 //! ```
 //!
 //! Each entry is sealed with its good id as associated data, so an entry cannot pose as
-//! another good. The index carries every entry's authentication tag and is MACed, so no entry
-//! can be swapped, replaced by an older one, added or dropped: the MAC covers the whole file.
-//! Nonces are derived (HMAC of good id and plaintext), which makes sealing deterministic — an
-//! unchanged site gives a byte-identical bundle, and an entry that did not change need not be
-//! sealed again — without ever using one nonce for two different messages. The key check
-//! tells a wrong key from a damaged file. The bundle's version is the first half of the MAC.
+//! another good. The index carries every entry's authentication tag and is MACed with the
+//! header, so no entry can be swapped, replaced by an older one, added or dropped: the MAC
+//! covers the whole file. The index comes after the entries so that a build writes the bundle
+//! in one pass while it renders, holding one entry at a time; the header, written last, says
+//! where the index is. Nonces are derived (HMAC of good id and plaintext), which makes sealing
+//! deterministic — an unchanged site gives a byte-identical bundle, and an entry that did not
+//! change need not be sealed again — without ever using one nonce for two different messages.
+//! The key check tells a wrong key from a damaged file. The bundle's version is the first half
+//! of the MAC.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -31,8 +35,8 @@ use subtle::ConstantTimeEq;
 use crate::key::{MasterKey, hex};
 
 const MAGIC: &[u8; 8] = b"SPBUNDLE";
-const FORMAT: u16 = 1;
-const HEADER_LEN: usize = 8 + 2 + 2 + 8 + 4;
+const FORMAT: u16 = 2;
+const HEADER_LEN: usize = 8 + 2 + 2 + 8 + 4 + 8;
 const MAC_LEN: usize = 32;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
@@ -59,9 +63,9 @@ pub enum BundleError {
     /// Not a satoshipress bundle at all.
     #[error("not a satoshipress bundle (bad magic bytes)")]
     NotABundle,
-    /// A newer or unknown format.
+    /// An older or newer format.
     #[error(
-        "bundle format {0} is not supported by this version (it reads format {FORMAT}); upgrade satoshipress"
+        "bundle format {0} is not the one this version reads (format {FORMAT}); build the site again with this version of satoshipress, or run the server of the version that built it"
     )]
     UnsupportedFormat(u16),
     /// The key check failed.
@@ -114,22 +118,112 @@ fn aad(id: &str) -> Vec<u8> {
     [AAD_LABEL, id.as_bytes()].concat()
 }
 
-/// Seals one entry: nonce, ciphertext and tag.
-fn seal_entry(keys: &Keys, entry: &Entry) -> Vec<u8> {
-    let plain = serde_json::to_vec(entry).expect("entries serialise");
-    let n = Keys::hmac(&keys.nonce, &[entry.id.as_bytes(), &[0], &plain]);
-    let nonce = XNonce::try_from(&n[..NONCE_LEN]).expect("24 bytes");
-    let ct = keys
-        .seal
-        .encrypt(
-            &nonce,
-            Payload {
-                msg: &plain,
-                aad: &aad(&entry.id),
-            },
-        )
-        .expect("XChaCha20-Poly1305 seals any length we write");
-    [&n[..NONCE_LEN], &ct].concat()
+/// Seals entries for one master key. Shared between threads: sealing is pure.
+pub struct Sealer {
+    keys: Keys,
+}
+
+impl Sealer {
+    /// A sealer for `key`.
+    pub fn new(key: &MasterKey) -> Sealer {
+        Sealer {
+            keys: Keys::new(key),
+        }
+    }
+
+    /// Seals one entry: nonce, ciphertext and tag, as [`BundleWriter::push`] takes it.
+    pub fn seal(&self, entry: &Entry) -> Vec<u8> {
+        let keys = &self.keys;
+        let plain = serde_json::to_vec(entry).expect("entries serialise");
+        let n = Keys::hmac(&keys.nonce, &[entry.id.as_bytes(), &[0], &plain]);
+        let nonce = XNonce::try_from(&n[..NONCE_LEN]).expect("24 bytes");
+        let ct = keys
+            .seal
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: &plain,
+                    aad: &aad(&entry.id),
+                },
+            )
+            .expect("XChaCha20-Poly1305 seals any length we write");
+        [&n[..NONCE_LEN], &ct].concat()
+    }
+}
+
+/// Writes a bundle in one pass: sealed entries as they come, then the index, then the header.
+/// Memory holds the index only.
+pub struct BundleWriter<W: Write + Seek> {
+    out: W,
+    check: [u8; 8],
+    mac: [u8; 32],
+    index: Vec<u8>,
+    count: u32,
+    pos: u64,
+}
+
+impl<W: Write + Seek> BundleWriter<W> {
+    /// Starts a bundle for `key` at the current end of `out` (an empty file).
+    pub fn new(key: &MasterKey, mut out: W) -> std::io::Result<BundleWriter<W>> {
+        let keys = Keys::new(key);
+        out.write_all(&[0u8; HEADER_LEN])?;
+        Ok(BundleWriter {
+            out,
+            check: keys.check,
+            mac: keys.mac,
+            index: Vec::new(),
+            count: 0,
+            pos: HEADER_LEN as u64,
+        })
+    }
+
+    /// Appends a sealed entry ([`Sealer::seal`]) for good `id`. Ids must be distinct.
+    pub fn push(&mut self, id: &str, sealed: &[u8]) -> std::io::Result<()> {
+        assert!(
+            sealed.len() >= NONCE_LEN + TAG_LEN && id.len() <= usize::from(u8::MAX),
+            "a sealed entry"
+        );
+        self.out.write_all(sealed)?;
+        self.index.push(id.len() as u8);
+        self.index.extend_from_slice(id.as_bytes());
+        self.index.extend_from_slice(&self.pos.to_le_bytes());
+        self.index
+            .extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+        self.index
+            .extend_from_slice(&sealed[sealed.len() - TAG_LEN..]);
+        self.pos += sealed.len() as u64;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Entries pushed so far.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether no entry was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Writes the index, its MAC and the header; returns the writer.
+    pub fn finish(mut self) -> std::io::Result<W> {
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&FORMAT.to_le_bytes());
+        header.extend_from_slice(&0u16.to_le_bytes());
+        header.extend_from_slice(&self.check);
+        header.extend_from_slice(&self.count.to_le_bytes());
+        header.extend_from_slice(&self.pos.to_le_bytes());
+        let mac = Keys::hmac(&self.mac, &[&header, &self.index]);
+        self.out.write_all(&self.index)?;
+        self.out.write_all(&mac)?;
+        self.out.seek(SeekFrom::Start(0))?;
+        self.out.write_all(&header)?;
+        self.out.seek(SeekFrom::End(0))?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
 }
 
 /// Sealed entries kept between builds, so that a rebuild seals only what changed.
@@ -138,7 +232,15 @@ pub struct SealCache {
     entries: HashMap<String, (Entry, Vec<u8>)>,
 }
 
-/// Seals `entries` into bundle bytes. Deterministic for the same key and entries.
+impl SealCache {
+    /// Keeps `sealed` as the sealing of `entry`.
+    pub fn insert(&mut self, entry: Entry, sealed: Vec<u8>) {
+        self.entries.insert(entry.id.clone(), (entry, sealed));
+    }
+}
+
+/// Seals `entries`, in this order, into bundle bytes. Deterministic for the same key and
+/// entries.
 pub fn seal(key: &MasterKey, entries: &[Entry]) -> Vec<u8> {
     seal_cached(key, entries, &mut SealCache::default())
 }
@@ -146,49 +248,25 @@ pub fn seal(key: &MasterKey, entries: &[Entry]) -> Vec<u8> {
 /// [`seal`], reusing the sealed bytes of entries that `cache` holds unchanged, and leaving the
 /// cache holding exactly `entries`. The cache must be used with one key only.
 pub fn seal_cached(key: &MasterKey, entries: &[Entry], cache: &mut SealCache) -> Vec<u8> {
-    let keys = Keys::new(key);
-    let mut sorted: Vec<&Entry> = entries.iter().collect();
-    sorted.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut next: HashMap<String, (Entry, Vec<u8>)> = HashMap::with_capacity(sorted.len());
-    for e in &sorted {
+    let sealer = Sealer::new(key);
+    let mut next: HashMap<String, (Entry, Vec<u8>)> = HashMap::with_capacity(entries.len());
+    let mut writer = BundleWriter::new(key, std::io::Cursor::new(Vec::new()))
+        .expect("writing to memory cannot fail");
+    for e in entries {
         let sealed = match cache.entries.remove(&e.id) {
-            Some((old, bytes)) if old == **e => bytes,
-            _ => seal_entry(&keys, e),
+            Some((old, bytes)) if old == *e => bytes,
+            _ => sealer.seal(e),
         };
-        next.insert(e.id.clone(), ((*e).clone(), sealed));
+        writer
+            .push(&e.id, &sealed)
+            .expect("writing to memory cannot fail");
+        next.insert(e.id.clone(), (e.clone(), sealed));
     }
     cache.entries = next;
-
-    let sealed: Vec<&[u8]> = sorted
-        .iter()
-        .map(|e| cache.entries[&e.id].1.as_slice())
-        .collect();
-    let index_len: usize = sorted
-        .iter()
-        .map(|e| 1 + e.id.len() + 8 + 4 + TAG_LEN)
-        .sum();
-    let body_len: usize = sealed.iter().map(|s| s.len()).sum();
-    let mut out = Vec::with_capacity(HEADER_LEN + index_len + MAC_LEN + body_len);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&keys.check);
-    out.extend_from_slice(&(sorted.len() as u32).to_le_bytes());
-    let mut offset = (HEADER_LEN + index_len + MAC_LEN) as u64;
-    for (e, s) in sorted.iter().zip(&sealed) {
-        out.push(e.id.len() as u8);
-        out.extend_from_slice(e.id.as_bytes());
-        out.extend_from_slice(&offset.to_le_bytes());
-        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-        out.extend_from_slice(&s[s.len() - TAG_LEN..]);
-        offset += s.len() as u64;
-    }
-    let mac = Keys::hmac(&keys.mac, &[&out]);
-    out.extend_from_slice(&mac);
-    for s in sealed {
-        out.extend_from_slice(s);
-    }
-    out
+    writer
+        .finish()
+        .expect("writing to memory cannot fail")
+        .into_inner()
 }
 
 /// An opened, verified bundle, indexed by good id.
@@ -226,15 +304,18 @@ impl<R: Read> Reader<R> {
 }
 
 /// Reads and verifies a bundle, handing each verified entry to `each` as soon as it is read
-/// (so a server holds one sealed entry at a time, not the file). Returns the bundle's id.
-/// The caller must discard what `each` received if this returns an error.
-pub fn read_entries<R: Read>(
+/// (so a server holds one sealed entry at a time, not the file). The header and index are
+/// read and verified first. Returns the bundle's id. The caller must discard what `each`
+/// received if this returns an error.
+pub fn read_entries<R: Read + Seek>(
     key: &MasterKey,
-    source: R,
+    mut source: R,
     mut each: impl FnMut(Entry) -> Result<(), BundleError>,
 ) -> Result<[u8; 16], BundleError> {
     let keys = Keys::new(key);
     let mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&keys.mac).expect("any key length");
+    let unreadable = |e: std::io::Error| BundleError::Unreadable(e.to_string());
+    source.seek(SeekFrom::Start(0)).map_err(unreadable)?;
     let mut r = Reader {
         inner: source,
         pos: 0,
@@ -252,6 +333,14 @@ pub fn read_entries<R: Read>(
         return Err(BundleError::WrongKey);
     }
     let count = u32::from_le_bytes(r.array()?) as usize;
+    let index_at = u64::from_le_bytes(r.array()?);
+    if index_at < HEADER_LEN as u64 {
+        return Err(BundleError::Corrupt("index offset"));
+    }
+    r.inner
+        .seek(SeekFrom::Start(index_at))
+        .map_err(unreadable)?;
+    r.pos = index_at;
     let mut index = Vec::with_capacity(count.min(1 << 16));
     for _ in 0..count {
         let [len] = r.array::<1>()?;
@@ -273,9 +362,19 @@ pub fn read_entries<R: Read>(
     if !bool::from(mac.ct_eq(want.as_slice())) {
         return Err(BundleError::Corrupt("index does not verify"));
     }
+    let mut extra = [0u8; 1];
+    match r.inner.read(&mut extra) {
+        Ok(0) => {}
+        Ok(_) => return Err(BundleError::Corrupt("trailing bytes")),
+        Err(e) => return Err(BundleError::Unreadable(e.to_string())),
+    }
+    r.inner
+        .seek(SeekFrom::Start(HEADER_LEN as u64))
+        .map_err(unreadable)?;
+    r.pos = HEADER_LEN as u64;
     let mut sealed = Vec::new();
     for (gid, offset, length, tag) in index {
-        if offset != r.pos || length < NONCE_LEN + TAG_LEN {
+        if offset != r.pos || length < NONCE_LEN + TAG_LEN || offset + length as u64 > index_at {
             return Err(BundleError::Corrupt("entry offsets"));
         }
         sealed.resize(length, 0);
@@ -301,11 +400,10 @@ pub fn read_entries<R: Read>(
         }
         each(entry)?;
     }
-    let mut extra = [0u8; 1];
-    match r.inner.read(&mut extra) {
-        Ok(0) => {}
-        Ok(_) => return Err(BundleError::Corrupt("trailing bytes")),
-        Err(e) => return Err(BundleError::Unreadable(e.to_string())),
+    if r.pos != index_at {
+        return Err(BundleError::Corrupt(
+            "bytes between the entries and the index",
+        ));
     }
     let mut id = [0u8; 16];
     id.copy_from_slice(&mac[..16]);
@@ -317,9 +415,11 @@ impl Bundle {
     /// truncation, trailing bytes or a wrong key is an error; nothing unverified is returned.
     pub fn open(key: &MasterKey, bytes: &[u8]) -> Result<Bundle, BundleError> {
         let mut entries = HashMap::new();
-        let id = read_entries(key, bytes, |e| match entries.insert(e.id.clone(), e) {
-            Some(_) => Err(BundleError::Duplicate),
-            None => Ok(()),
+        let id = read_entries(key, std::io::Cursor::new(bytes), |e| {
+            match entries.insert(e.id.clone(), e) {
+                Some(_) => Err(BundleError::Duplicate),
+                None => Ok(()),
+            }
         })?;
         Ok(Bundle { id, entries })
     }
@@ -449,12 +549,13 @@ mod tests {
             &[entry("aaa", "<p>one</p>"), entry("bbb", "<p>two</p>")],
         );
         // Both entries have the same length: swap their sealed bodies.
-        let b = Bundle::open(&k, &bytes).unwrap();
-        let _ = b;
-        let n = bytes.len();
-        let len = (n - (HEADER_LEN + 2 * (1 + 3 + 12 + TAG_LEN) + MAC_LEN)) / 2;
-        let (head, tail) = bytes.split_at(n - 2 * len);
-        let swapped = [head, &tail[len..], &tail[..len]].concat();
+        assert!(Bundle::open(&k, &bytes).is_ok());
+        let index_len = 2 * (1 + 3 + 8 + 4 + TAG_LEN);
+        let len = (bytes.len() - (HEADER_LEN + index_len + MAC_LEN)) / 2;
+        let (head, rest) = bytes.split_at(HEADER_LEN);
+        let (entries, tail) = rest.split_at(2 * len);
+        let swapped = [head, &entries[len..], &entries[..len], tail].concat();
+        assert_eq!(swapped.len(), bytes.len());
         assert!(Bundle::open(&k, &swapped).is_err());
     }
 
@@ -464,16 +565,42 @@ mod tests {
         let old = seal(&k, &[entry("aaa", "<p>old</p>")]);
         let new = seal(&k, &[entry("aaa", "<p>new</p>")]);
         assert_eq!(old.len(), new.len());
-        let body = old.len()
-            - (NONCE_LEN
-                + TAG_LEN
-                + serde_json::to_vec(&entry("aaa", "<p>old</p>"))
-                    .unwrap()
-                    .len());
-        let spliced = [&new[..body], &old[body..]].concat();
+        let len = NONCE_LEN
+            + TAG_LEN
+            + serde_json::to_vec(&entry("aaa", "<p>old</p>"))
+                .unwrap()
+                .len();
+        let at = HEADER_LEN..HEADER_LEN + len;
+        let spliced = [&new[..at.start], &old[at.clone()], &new[at.end..]].concat();
         assert!(
             Bundle::open(&k, &spliced).is_err(),
             "an old entry was accepted in a new bundle"
+        );
+    }
+
+    #[test]
+    fn the_writer_streams_what_seal_gives() {
+        let k = key("a");
+        let entries = vec![entry("b", "two"), entry("a", "one")];
+        let sealer = Sealer::new(&k);
+        let mut w = BundleWriter::new(&k, std::io::Cursor::new(Vec::new())).unwrap();
+        for e in &entries {
+            w.push(&e.id, &sealer.seal(e)).unwrap();
+        }
+        let bytes = w.finish().unwrap().into_inner();
+        assert_eq!(bytes, seal(&k, &entries));
+        let mut seen = Vec::new();
+        read_entries(&k, std::io::Cursor::new(&bytes), |e| {
+            seen.push(e);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, entries, "entries come back in the order written");
+        let mut v1 = bytes.clone();
+        v1[8] = 1;
+        assert_eq!(
+            Bundle::open(&k, &v1).unwrap_err(),
+            BundleError::UnsupportedFormat(1)
         );
     }
 
