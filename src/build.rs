@@ -18,7 +18,7 @@ use crate::goods::{
 use crate::key::{KEY_ENV, KeyError, MasterKey};
 use crate::output::Sink;
 use crate::page::Page;
-use crate::render::{Renderer, bundle_entries, index_file, url_of};
+use crate::render::{GoodIds, IdRule, Renderer, SiteLayout, index_file};
 use crate::site;
 use crate::theme::Theme;
 
@@ -71,23 +71,6 @@ pub struct Outcome {
     pub changed: (bool, bool, bool),
     /// A master key created by this build (first use of a new site).
     pub created_key: Option<PathBuf>,
-}
-
-/// The key and where it came from, or a fresh one.
-struct KeyChoice {
-    key: MasterKey,
-    created: Option<PathBuf>,
-}
-
-/// Loads the master key; on the first build of a site (no key, no lock) creates one.
-fn choose_key(
-    site_dir: &Path,
-    config: &Config,
-    lock: Option<&Lock>,
-    dry_run: bool,
-) -> Result<KeyChoice> {
-    site_key(site_dir, &config.satoshipay.key_file, lock, dry_run)
-        .map(|(key, created)| KeyChoice { key, created })
 }
 
 /// The master key of the site in `site_dir` (`SATOSHIPRESS_KEY`, else `key_file` relative to
@@ -170,8 +153,6 @@ pub struct LoadedSite {
     pub pages: Vec<Page>,
     /// The compiled theme.
     pub theme: Theme,
-    /// The progress bar of this run (hidden unless asked for on a terminal).
-    progress: indicatif::ProgressBar,
 }
 
 /// Problems between pages: two pages writing one URL, a `template:` the theme lacks.
@@ -304,13 +285,13 @@ pub fn load_site_with(
     }
     let theme = theme.expect("no problems means the theme loaded");
     pages.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    progress.finish_and_clear();
     Ok(LoadedSite {
         config,
         content_dir,
         sources,
         pages,
         theme,
-        progress,
     })
 }
 
@@ -328,8 +309,11 @@ pub fn page_goods<'p>(
             page.title,
             part.title.as_deref().unwrap_or(&part.name)
         ),
-        url: format!("{base_url}/{}#{}", url_of(&page.dir), part.name),
-        digest: key.content_digest(part.html.as_bytes()),
+        url: crate::render::good_url(base_url, page, &part.name),
+        digest: part
+            .digest
+            .clone()
+            .unwrap_or_else(|| key.content_digest(part.html.as_bytes())),
     })
 }
 
@@ -347,8 +331,13 @@ pub fn wanted_goods(pages: &[Page], base_url: &str, key: &MasterKey) -> Vec<Want
 /// bundle and the lock are replaced (each only if its bytes changed). With the `api`
 /// registry the lock is also written after every batch sent to the API, so that it always
 /// holds what the API holds.
+///
+/// The build streams: each page is read once, parsed, rendered, written and its paid
+/// sections sealed into the bundle while the other pages are still being read, and what is
+/// kept of it afterwards is what listings, the feed, the sitemap and the goods need. Peak
+/// memory is that index plus the pages in flight, not the site.
 pub fn build(opts: &Options) -> Result<Outcome> {
-    build_with_state(opts, &mut bundle::SealCache::default()).map(|(outcome, _)| outcome)
+    run(opts, None).map(|(outcome, _)| outcome)
 }
 
 /// What a successful build knows, for a watch session to carry on from.
@@ -361,12 +350,248 @@ pub struct BuiltState {
     pub lock: Lock,
 }
 
-/// [`build`], also returning the site, key and lock it used; `seal_cache` ends up holding
-/// every sealed entry, for a watch session to reseal only what changes.
+/// [`build`], keeping every page whole and returning the site, key and lock it used;
+/// `seal_cache` ends up holding every sealed entry, for a watch session to reseal only what
+/// changes.
 pub fn build_with_state(
     opts: &Options,
     seal_cache: &mut bundle::SealCache,
 ) -> Result<(Outcome, BuiltState)> {
+    let (outcome, state) = run(opts, Some(seal_cache))?;
+    Ok((outcome, state.expect("a build that keeps pages returns them")))
+}
+
+/// Pages processed together; their sealed entries reach the bundle in page order.
+const CHUNK: usize = 256;
+
+/// Entries of the Atom feed.
+const FEED_LEN: usize = 20;
+
+/// What one page came to in a pass.
+enum Processed {
+    /// A draft: not built.
+    Draft,
+    /// Parsed (and, unless `deferred`, rendered, written and sealed).
+    Page {
+        page: Box<Page>,
+        /// `(good id, sealed entry)` per paid section, in order.
+        sealed: Vec<(String, Vec<u8>)>,
+        /// The entries, when the pages are kept (watch).
+        entries: Vec<bundle::Entry>,
+        /// Not rendered: a good of it has no id before the sync.
+        deferred: bool,
+    },
+    /// Problems for the author.
+    Failed(Vec<Diagnostic>),
+}
+
+/// The newest pages, with their free HTML, for the feed.
+struct FeedPicks(std::sync::Mutex<Vec<Page>>);
+
+impl FeedPicks {
+    fn offer(&self, page: &Page) {
+        let mut picks = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let worst = picks.last();
+        if picks.len() < FEED_LEN || worst.is_some_and(|w| crate::render::listing_order(page, w).is_lt()) {
+            let mut pick = page.clone();
+            for part in &mut pick.paid {
+                part.html = String::new();
+            }
+            let at = picks
+                .binary_search_by(|p| crate::render::listing_order(p, &pick))
+                .unwrap_or_else(|i| i);
+            picks.insert(at, pick);
+            picks.truncate(FEED_LEN);
+        }
+    }
+}
+
+/// Everything a pass over the pages shares.
+struct Pass<'a> {
+    opts: &'a Options,
+    content_dir: &'a Path,
+    theme: Option<&'a Theme>,
+    renderer: Option<&'a Renderer<'a>>,
+    key: &'a MasterKey,
+    sealer: &'a bundle::Sealer,
+    sink: &'a Sink,
+    keep: bool,
+    feed: &'a FeedPicks,
+    failed: &'a std::sync::atomic::AtomicBool,
+    progress: &'a indicatif::ProgressBar,
+}
+
+impl Pass<'_> {
+    /// Reads, parses, renders, writes and seals one page.
+    fn process(&self, src: &site::SourceFile) -> Result<Processed> {
+        use std::sync::atomic::Ordering;
+        self.progress.inc(1);
+        let text = match std::fs::read_to_string(&src.path) {
+            Ok(text) => text,
+            Err(e) => {
+                self.failed.store(true, Ordering::Relaxed);
+                return Ok(Processed::Failed(vec![Diagnostic::new(
+                    &src.path,
+                    0,
+                    format!("cannot read this page: {e}"),
+                )]));
+            }
+        };
+        let mut page = match Page::parse(&src.rel, &src.path, &text) {
+            Ok(p) if p.draft => return Ok(Processed::Draft),
+            Ok(p) => p,
+            Err(problems) => {
+                self.failed.store(true, Ordering::Relaxed);
+                return Ok(Processed::Failed(problems));
+            }
+        };
+        let template_ok = page
+            .template
+            .as_deref()
+            .is_none_or(|t| self.theme.is_some_and(|theme| theme.has(t)));
+        let mut sealed = Vec::new();
+        let mut entries = Vec::new();
+        let mut deferred = false;
+        // Once anything failed nothing will be committed: parse on, to report every problem.
+        match self.renderer {
+            Some(r) if template_ok && !self.failed.load(Ordering::Relaxed) => {
+                if r.goods().knows(&page) {
+                    self.write(r, &page, &text)?;
+                    for part in &page.paid {
+                        let good = r.goods().get(&page, &part.name).expect("known goods");
+                        let entry = bundle::Entry {
+                            secret: self.key.good_secret(&good.key, good.generation),
+                            id: good.id,
+                            price: part.price,
+                            content_type: "text/html; charset=utf-8".into(),
+                            content: part.html.clone(),
+                        };
+                        if !self.opts.dry_run {
+                            sealed.push((entry.id.clone(), self.sealer.seal(&entry)));
+                        }
+                        if self.keep {
+                            entries.push(entry);
+                        }
+                    }
+                } else {
+                    deferred = true;
+                }
+            }
+            _ => {}
+        }
+        let intro = self.renderer.is_some_and(|r| r.is_intro(&page));
+        if !intro && !self.keep {
+            self.feed.offer(&page);
+        }
+        if !self.keep {
+            page.shed(|html| self.key.content_digest(html), intro);
+        }
+        Ok(Processed::Page {
+            page: Box::new(page),
+            sealed,
+            entries,
+            deferred,
+        })
+    }
+
+    /// Writes a page's output: its HTML, or its Markdown for another generator.
+    fn write(&self, r: &Renderer<'_>, page: &Page, text: &str) -> Result<()> {
+        let path = self.content_dir.join(&page.rel_path);
+        match self.opts.emit {
+            Emit::Html => {
+                let rendered = r
+                    .page(page)
+                    .with_context(|| format!("while rendering `{}`", path.display()))?;
+                if let Some((rel, html)) = rendered {
+                    self.sink.write(&rel, html.as_bytes())?;
+                }
+            }
+            Emit::Markdown => {
+                let tags = r
+                    .content_items(page, true)
+                    .with_context(|| format!("while rendering `{}`", path.display()))?;
+                let source = crate::page::clean_source(text);
+                self.sink.write(
+                    &page.rel_path,
+                    crate::emit::markdown(&source, page, &tags).as_bytes(),
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a pass over the pages gathered.
+#[derive(Default)]
+struct Gathered {
+    pages: Vec<Page>,
+    problems: Vec<Diagnostic>,
+    deferred: bool,
+}
+
+/// Runs `pass` over `sources` in order, appending sealed entries to `bundle` (when writing
+/// one) and entries to `cache` (when keeping pages).
+fn run_pass(
+    pass: &Pass<'_>,
+    sources: &[&site::SourceFile],
+    mut bundle: Option<&mut bundle::BundleWriter<std::fs::File>>,
+    mut cache: Option<&mut bundle::SealCache>,
+) -> Result<Gathered> {
+    let mut out = Gathered::default();
+    for chunk in sources.chunks(CHUNK) {
+        let done: Vec<Result<Processed>> = chunk.par_iter().map(|s| pass.process(s)).collect();
+        for result in done {
+            match result? {
+                Processed::Draft => {}
+                Processed::Failed(mut ps) => out.problems.append(&mut ps),
+                Processed::Page {
+                    page,
+                    sealed,
+                    entries,
+                    deferred,
+                } => {
+                    out.deferred |= deferred;
+                    if let Some(w) = bundle.as_deref_mut() {
+                        for (id, bytes) in &sealed {
+                            w.push(id, bytes).context("failed to write the bundle")?;
+                        }
+                    }
+                    if let Some(c) = cache.as_deref_mut() {
+                        for (entry, (_, bytes)) in entries.into_iter().zip(sealed) {
+                            c.insert(entry, bytes);
+                        }
+                    }
+                    out.pages.push(*page);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The staged bundle file and its writer.
+struct StagedBundle {
+    writer: bundle::BundleWriter<std::fs::File>,
+    staged: StagedFile,
+}
+
+impl StagedBundle {
+    fn new(path: &Path, key: &MasterKey) -> Result<StagedBundle> {
+        let staged = StagedFile::create(path, Some(0o644))?;
+        let file = staged.file().try_clone().with_context(|| {
+            format!("failed to open a temporary file for `{}`", path.display())
+        })?;
+        let writer = bundle::BundleWriter::new(key, file)
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        Ok(StagedBundle { writer, staged })
+    }
+}
+
+/// The build: see [`build`]. With `keep`, pages stay whole and sealed entries go to `keep`.
+fn run(
+    opts: &Options,
+    mut keep: Option<&mut bundle::SealCache>,
+) -> Result<(Outcome, Option<BuiltState>)> {
     let started = Instant::now();
     if opts.emit == Emit::Markdown && opts.out_dir.is_none() {
         anyhow::bail!(
@@ -374,23 +599,26 @@ pub fn build_with_state(
         );
     }
     let site_dir = &opts.site_dir;
-    let LoadedSite {
-        config,
-        content_dir,
-        sources,
-        pages,
-        theme,
-        progress,
-    } = load_site_with(site_dir, opts.progress, &opts.overrides)?;
+    let mut config = Config::load(site_dir)?;
+    opts.overrides.apply(&mut config);
+    let content_dir = site_dir.join(&config.site.content_dir);
+    let sources = site::scan(&content_dir)?;
+    let mut problems = Vec::new();
+    let theme = match Theme::load(&site_dir.join(&config.site.templates_dir)) {
+        Ok(t) => Some(t),
+        Err(mut ps) => {
+            problems.append(&mut ps);
+            None
+        }
+    };
     let registry_kind = opts.registry.unwrap_or(config.satoshipay.registry);
 
-    // Goods.
+    // The key and the lock come first: pages are sealed as they are rendered.
     let lock_path = site_dir.join(LOCK_FILE);
     let old_lock = Lock::load(&lock_path)?;
-    let KeyChoice { key, created } =
-        choose_key(site_dir, &config, old_lock.as_ref(), opts.dry_run)?;
+    let (key, new_key) = build_key(site_dir, &config, old_lock.as_ref(), opts.dry_run)?;
     let old_lock = match old_lock {
-        Some(lock) if lock.key_fingerprint != key.fingerprint() && created.is_none() => {
+        Some(lock) if lock.key_fingerprint != key.fingerprint() && new_key.is_none() => {
             anyhow::bail!(
                 "`{}` was made with another master key (fingerprint {}, this key has {}); use the key this site was built with, or delete the lock to register every good anew",
                 lock_path.display(),
@@ -401,8 +629,115 @@ pub fn build_with_state(
         Some(lock) if lock.registry == registry_kind => lock,
         _ => Lock::new(registry_kind, key.fingerprint()),
     };
-    let base = &config.site.base_url;
-    let wanted = wanted_goods(&pages, base, &key);
+    let base = config.site.base_url.clone();
+    let out_dir = opts
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| site_dir.join(&config.site.output_dir));
+    let bundle_path = site_dir.join(&config.satoshipay.bundle);
+    let progress = progress_bar(opts.progress, sources.pages.len());
+    progress.set_message("building");
+
+    // The site's layout (listings, navigation) is foreseen from the paths and the index
+    // pages, and the goods' ids from the old lock, so that every page is rendered as it is
+    // parsed. Both are checked once every page is parsed; if either was foreseen wrong (a
+    // directory of drafts only, a good the API registers anew), the pages go through again.
+    let is_index = |s: &&site::SourceFile| {
+        let name = s.rel.rsplit('/').next().unwrap_or(&s.rel);
+        name == "index.md" || name == "_index.md"
+    };
+    let indexes: Vec<Page> = sources
+        .pages
+        .par_iter()
+        .filter(is_index)
+        .filter_map(|s| {
+            let text = std::fs::read_to_string(&s.path).ok()?;
+            Page::parse(&s.rel, &s.path, &text).ok().filter(|p| !p.draft)
+        })
+        .collect();
+    let page_dirs: Vec<String> = sources
+        .pages
+        .iter()
+        .filter(|s| !is_index(s))
+        .map(|s| crate::markdown::page_dir(&s.rel))
+        .collect();
+    let foreseen_layout = SiteLayout::new(
+        page_dirs.iter().map(String::as_str),
+        indexes.iter().map(|p| (p.dir.as_str(), p.title.as_str())),
+    );
+    drop((indexes, page_dirs));
+    let ids = GoodIds::Foreseen {
+        key: &key,
+        old: &old_lock,
+        ids: match (registry_kind, opts.dry_run) {
+            (_, true) => IdRule::Kept,
+            (RegistryKind::Local, false) => IdRule::Derived,
+            (RegistryKind::Api, false) => IdRule::Assigned,
+        },
+        base_url: &base,
+    };
+    let sealer = bundle::Sealer::new(&key);
+    let failed = std::sync::atomic::AtomicBool::new(!problems.is_empty());
+    let all: Vec<&site::SourceFile> = sources.pages.iter().collect();
+    let new_sink = || -> Result<Sink> {
+        if opts.dry_run {
+            Ok(Sink::Discard)
+        } else {
+            Sink::staging_for(&out_dir)
+        }
+    };
+    let new_bundle = || -> Result<Option<StagedBundle>> {
+        if opts.dry_run {
+            Ok(None)
+        } else {
+            StagedBundle::new(&bundle_path, &key).map(Some)
+        }
+    };
+
+    let foreseen = theme
+        .as_ref()
+        .map(|t| Renderer::with(&config, t, foreseen_layout.clone(), ids));
+    let mut sink = new_sink()?;
+    let mut staged_bundle = new_bundle()?;
+    let mut feed = FeedPicks(Default::default());
+    let mut cache_pass = bundle::SealCache::default();
+    let first = run_pass(
+        &Pass {
+            opts,
+            content_dir: &content_dir,
+            theme: theme.as_ref(),
+            renderer: foreseen.as_ref(),
+            key: &key,
+            sealer: &sealer,
+            sink: &sink,
+            keep: keep.is_some(),
+            feed: &feed,
+            failed: &failed,
+            progress: &progress,
+        },
+        &all,
+        staged_bundle.as_mut().map(|b| &mut b.writer),
+        keep.is_some().then_some(&mut cache_pass),
+    )?;
+    let Gathered {
+        mut pages,
+        problems: mut page_problems,
+        deferred,
+    } = first;
+    problems.append(&mut page_problems);
+    if let Some(theme) = &theme {
+        problems.extend(check_pages(&pages, theme, &config, &content_dir));
+    }
+    if !problems.is_empty() {
+        progress.finish_and_clear();
+        problems.sort();
+        return Err(Diagnostics(problems).into());
+    }
+    let theme_ref = theme.as_ref().expect("no problems means the theme loaded");
+    let foreseen = foreseen.expect("the theme loaded");
+
+    // Goods.
+    let wanted = wanted_goods(&pages, &base, &key);
     let (lock, sync) = match (registry_kind, opts.dry_run) {
         (_, true) => PreviewRegistry { key: &key }.sync(&wanted, &old_lock)?,
         (RegistryKind::Local, false) => LocalRegistry::new(&key).sync(&wanted, &old_lock)?,
@@ -418,72 +753,121 @@ pub fn build_with_state(
             .sync(&wanted, &old_lock)?
         }
     };
+    let layout = SiteLayout::of(&pages);
+    let foreseen_right = !deferred
+        && layout == foreseen_layout
+        && pages.iter().all(|p| {
+            p.paid.iter().all(|s| {
+                let (Some(f), Some(l)) = (
+                    foreseen.goods().get(p, &s.name),
+                    lock.get(&p.good_key(&s.name)),
+                ) else {
+                    return false;
+                };
+                f.id == l.id && f.url == l.url && f.generation == l.generation
+            })
+        });
+    drop(foreseen);
+    let renderer = Renderer::with(&config, theme_ref, layout, GoodIds::of_lock(&lock));
+    if !foreseen_right {
+        // Again, with the ids the registry gave and the layout the pages have: a fresh output
+        // and bundle, so nothing rendered with a foreseen id survives.
+        progress.set_position(0);
+        sink = new_sink()?;
+        staged_bundle = new_bundle()?;
+        feed = FeedPicks(Default::default());
+        cache_pass = bundle::SealCache::default();
+        let again = run_pass(
+            &Pass {
+                opts,
+                content_dir: &content_dir,
+                theme: Some(theme_ref),
+                renderer: Some(&renderer),
+                key: &key,
+                sealer: &sealer,
+                sink: &sink,
+                keep: keep.is_some(),
+                feed: &feed,
+                failed: &failed,
+                progress: &progress,
+            },
+            &all,
+            staged_bundle.as_mut().map(|b| &mut b.writer),
+            keep.is_some().then_some(&mut cache_pass),
+        )?;
+        let unchanged = again.problems.is_empty()
+            && wanted_goods(&again.pages, &base, &key) == wanted
+            && !again.deferred;
+        if !unchanged {
+            anyhow::bail!(
+                "pages changed while the site was being built; build again (nothing was written)"
+            );
+        }
+        pages = again.pages;
+    }
 
-    // Render.
-    let out_dir = opts
-        .out_dir
-        .clone()
-        .unwrap_or_else(|| site_dir.join(&config.site.output_dir));
-    let sink = if opts.dry_run {
-        Sink::Discard
-    } else {
-        Sink::staging_for(&out_dir)?
-    };
-    let renderer = Renderer::new(&config, &theme, &pages, &lock);
-    progress.set_message("rendering");
-    progress.set_position(0);
+    // Listings, feed, sitemap and files.
     match opts.emit {
-        Emit::Html => render_html_site(
-            &renderer,
-            &pages,
-            &sink,
-            &sources,
-            site_dir,
-            &config,
-            &content_dir,
-            &progress,
-        )?,
-        Emit::Markdown => {
-            pages.par_iter().try_for_each(|page| -> Result<()> {
-                let path = content_dir.join(&page.rel_path);
-                let source = crate::fs::read_to_string(&path)?;
-                let tags = renderer.content_items(page, true)?;
-                sink.write(
-                    &page.rel_path,
-                    crate::emit::markdown(&crate::page::clean_source(&source), page, &tags)
-                        .as_bytes(),
-                )?;
-                progress.inc(1);
-                Ok(())
-            })?;
-            for f in &sources.assets {
-                sink.copy(&f.rel, &f.path)?;
+        Emit::Html => {
+            for (path, html) in renderer.listings(&pages)? {
+                sink.write(&path, html.as_bytes())?;
+            }
+            let feed_pages = if keep.is_some() {
+                pages.clone()
+            } else {
+                feed.0.into_inner().unwrap_or_else(|p| p.into_inner())
+            };
+            sink.write("atom.xml", renderer.feed(&feed_pages)?.as_bytes())?;
+            sink.write("sitemap.xml", renderer.sitemap(&pages)?.as_bytes())?;
+            let static_dir = site_dir.join(&config.site.static_dir);
+            if static_dir.is_dir() {
+                for f in site::list_files(&static_dir)? {
+                    sink.copy(&f.rel, &f.path)?;
+                }
             }
         }
+        Emit::Markdown => {}
+    }
+    for f in &sources.assets {
+        sink.copy(&f.rel, &f.path)?;
     }
     progress.finish_and_clear();
 
-    // The bundle: every paid section, sealed.
-    let entries = bundle_entries(&pages, &lock, &key);
-    let sealed = bundle::seal_cached(&key, &entries, seal_cache);
-
-    let bundle_path = site_dir.join(&config.satoshipay.bundle);
     let mut changed = (false, false, false);
-    if !opts.dry_run {
+    let created = if opts.dry_run {
+        None
+    } else {
         // Everything is written beside its destination first; only then is anything replaced.
-        let bundle_file = StagedFile::new_if_changed(&bundle_path, &sealed, Some(0o644))?;
+        let bundle_file = match staged_bundle {
+            Some(StagedBundle { writer, staged }) => {
+                writer
+                    .finish()
+                    .with_context(|| format!("failed to write `{}`", bundle_path.display()))?;
+                staged.if_changed()?
+            }
+            None => None,
+        };
         let lock_file =
             StagedFile::new_if_changed(&lock_path, lock.to_text().as_bytes(), Some(0o644))?;
         changed.1 = bundle_file.is_some();
         changed.2 = lock_file.is_some();
+        let created = match new_key {
+            Some(path) => {
+                write_new_key(&key, &path)?;
+                ensure_gitignored(site_dir, &config.satoshipay.key_file)?;
+                Some(path)
+            }
+            None => None,
+        };
         for file in [bundle_file, lock_file].into_iter().flatten() {
             file.commit()?;
         }
         changed.0 = sink.commit(&out_dir)?;
-    }
+        created
+    };
     let outcome = Outcome {
         pages: pages.len(),
-        paid_sections: entries.len(),
+        paid_sections: wanted.len(),
         sync,
         elapsed: started.elapsed(),
         out_dir,
@@ -492,58 +876,50 @@ pub fn build_with_state(
         created_key: created,
     };
     drop(renderer);
-    let site = LoadedSite {
-        config,
-        content_dir,
-        sources,
-        pages,
-        theme,
-        progress,
+    let state = match keep.as_deref_mut() {
+        Some(cache) => {
+            *cache = cache_pass;
+            pages.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+            Some(BuiltState {
+                site: LoadedSite {
+                    config,
+                    content_dir,
+                    sources,
+                    pages,
+                    theme: theme.expect("the theme loaded"),
+                },
+                key,
+                lock,
+            })
+        }
+        None => None,
     };
-    Ok((outcome, BuiltState { site, key, lock }))
+    Ok((outcome, state))
 }
 
-/// Pages, listings, feed, sitemap and files of an HTML build.
-#[allow(clippy::too_many_arguments)]
-fn render_html_site(
-    renderer: &Renderer<'_>,
-    pages: &[Page],
-    sink: &Sink,
-    sources: &site::Sources,
+/// The master key, and where to write it when this build made it (first build of a site:
+/// the key is written only if the build succeeds).
+fn build_key(
     site_dir: &Path,
     config: &Config,
-    content_dir: &Path,
-    progress: &indicatif::ProgressBar,
-) -> Result<()> {
-    pages.par_iter().try_for_each(|page| -> Result<()> {
-        if let Some((path, html)) = renderer.page(page).with_context(|| {
-            format!(
-                "while rendering `{}`",
-                content_dir.join(&page.rel_path).display()
-            )
-        })? {
-            sink.write(&path, html.as_bytes())?;
+    lock: Option<&Lock>,
+    dry_run: bool,
+) -> Result<(MasterKey, Option<PathBuf>)> {
+    let key_file = site_dir.join(&config.satoshipay.key_file);
+    let env = std::env::var(KEY_ENV).ok();
+    match MasterKey::load(env.as_deref(), &key_file) {
+        Err(KeyError::Missing { .. }) if lock.is_none() => {
+            Ok((MasterKey::generate()?, (!dry_run).then_some(key_file)))
         }
-        progress.inc(1);
-        Ok(())
-    })?;
-    for (path, html) in renderer.listings(pages)? {
-        sink.write(&path, html.as_bytes())?;
+        _ => site_key(
+            site_dir,
+            &config.satoshipay.key_file,
+            lock,
+            dry_run,
+        )
+        .map(|(key, _)| key)
+        .map(|key| (key, None)),
     }
-    sink.write("atom.xml", renderer.feed(pages)?.as_bytes())?;
-    sink.write("sitemap.xml", renderer.sitemap(pages)?.as_bytes())?;
-
-    // Files: the site's static/ and the content directory's non-page files, beside the pages.
-    let static_dir = site_dir.join(&config.site.static_dir);
-    if static_dir.is_dir() {
-        for f in site::list_files(&static_dir)? {
-            sink.copy(&f.rel, &f.path)?;
-        }
-    }
-    for f in &sources.assets {
-        sink.copy(&f.rel, &f.path)?;
-    }
-    Ok(())
 }
 
 fn progress_bar(wanted: bool, len: usize) -> indicatif::ProgressBar {

@@ -54,6 +54,47 @@ impl StagedFile {
         })
     }
 
+    /// An empty temporary file beside `path`, to be written through [`StagedFile::file`].
+    pub fn create(path: &Path, mode: Option<u32>) -> Result<StagedFile> {
+        StagedFile::new(path, &[], mode)
+    }
+
+    /// The temporary file.
+    pub fn file(&self) -> &std::fs::File {
+        self.tmp.as_file()
+    }
+
+    /// Flushes the written file to disk and keeps it only if `path` does not already hold
+    /// exactly its bytes (compared a block at a time).
+    pub fn if_changed(self) -> Result<Option<StagedFile>> {
+        use std::io::{Read, Seek};
+        let mut ours = self.tmp.as_file();
+        ours.sync_all()
+            .with_context(|| format!("failed to write `{}`", self.path.display()))?;
+        let Ok(mut theirs) = std::fs::File::open(&self.path) else {
+            return Ok(Some(self));
+        };
+        let same_len = match (ours.metadata(), theirs.metadata()) {
+            (Ok(a), Ok(b)) => a.len() == b.len(),
+            _ => false,
+        };
+        if !same_len {
+            return Ok(Some(self));
+        }
+        ours.rewind()
+            .with_context(|| format!("failed to read back `{}`", self.path.display()))?;
+        let (mut a, mut b) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+        loop {
+            let n = ours.read(&mut a).unwrap_or(0);
+            if n == 0 {
+                return Ok(None);
+            }
+            if theirs.read_exact(&mut b[..n]).is_err() || a[..n] != b[..n] {
+                return Ok(Some(self));
+            }
+        }
+    }
+
     /// Writes the file only if `path` does not already hold exactly `bytes`, so that an
     /// unchanged rebuild rewrites nothing.
     pub fn new_if_changed(

@@ -31,6 +31,8 @@ pub struct PaidPart {
     pub length: usize,
     /// File line of the section's marker or heading.
     pub line: usize,
+    /// The keyed digest of `html`, kept when the build lets the HTML go ([`Page::shed`]).
+    pub digest: Option<String>,
 }
 
 /// A page of the site, parsed and rendered to HTML fragments.
@@ -158,6 +160,7 @@ impl Page {
                     title: s.title,
                     html,
                     line: s.line,
+                    digest: None,
                 }
             })
             .collect();
@@ -195,6 +198,24 @@ impl Page {
                 cuts,
             },
         })
+    }
+
+    /// Lets go of what only the page's own output needs — its HTML, the paid HTML (keeping
+    /// each section's keyed digest) and the extra front matter — leaving what listings, the
+    /// sitemap and the goods need. With `keep_free`, the free HTML stays (a listing's
+    /// introduction, a feed entry).
+    pub fn shed(&mut self, digest: impl Fn(&[u8]) -> String, keep_free: bool) {
+        if !keep_free {
+            self.free_html = String::new();
+        }
+        for part in &mut self.paid {
+            if part.digest.is_none() {
+                part.digest = Some(digest(part.html.as_bytes()));
+            }
+            part.html = String::new();
+        }
+        self.extra = BTreeMap::new();
+        self.layout = Layout::default();
     }
 
     /// The good key of paid section `name`: `<page path>#<section>`.

@@ -25,7 +25,7 @@ pub struct SiteData<'a> {
     sections: Vec<NavItem>,
 }
 
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Clone, PartialEq)]
 struct NavItem {
     title: String,
     url: String,
@@ -140,32 +140,172 @@ fn humanise(dir: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Renders a site's outputs. Built once per build from the pages and the lock.
-pub struct Renderer<'a> {
-    config: &'a Config,
-    theme: &'a Theme,
-    site: SiteData<'a>,
-    goods: HashMap<String, LockedGood>,
+/// What every page shows of the site as a whole: the directories that get a listing, and
+/// the navigation (one item per top-level listing).
+#[derive(Clone, PartialEq)]
+pub struct SiteLayout {
     listing_dirs: BTreeSet<String>,
+    nav: Vec<NavItem>,
 }
 
-impl<'a> Renderer<'a> {
-    /// Prepares navigation and good ids. Every paid section of `pages` must be in `lock`.
-    pub fn new(config: &'a Config, theme: &'a Theme, pages: &[Page], lock: &Lock) -> Renderer<'a> {
-        let listing_dirs = listing_dirs(pages);
-        let intro_of: BTreeMap<String, String> = pages
-            .iter()
-            .filter(|p| p.is_index && listing_dirs.contains(&p.dir))
-            .map(|p| (p.dir.clone(), p.title.clone()))
+impl SiteLayout {
+    /// The layout of a site with these pages (drafts left out).
+    pub fn of(pages: &[Page]) -> SiteLayout {
+        SiteLayout::new(
+            pages.iter().filter(|p| !p.is_index).map(|p| p.dir.as_str()),
+            pages
+                .iter()
+                .filter(|p| p.is_index)
+                .map(|p| (p.dir.as_str(), p.title.as_str())),
+        )
+    }
+
+    /// The layout of a site whose non-index pages sit in `page_dirs` and whose index pages
+    /// (`index.md`, `_index.md`) are `indexes`, as (directory, title).
+    pub fn new<'a>(
+        page_dirs: impl Iterator<Item = &'a str>,
+        indexes: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> SiteLayout {
+        let mut listing_dirs = BTreeSet::from([String::new()]);
+        for mut dir in page_dirs {
+            while let Some((parent, _)) = dir.rsplit_once('/') {
+                if !listing_dirs.insert(parent.to_string()) {
+                    break;
+                }
+                dir = parent;
+            }
+        }
+        let intro_of: BTreeMap<&str, &str> = indexes
+            .filter(|(d, _)| listing_dirs.contains(*d))
             .collect();
         let nav = listing_dirs
             .iter()
             .filter(|d| !d.is_empty() && !d.contains('/'))
             .map(|d| NavItem {
-                title: intro_of.get(d).cloned().unwrap_or_else(|| humanise(d)),
+                title: intro_of
+                    .get(d.as_str())
+                    .map_or_else(|| humanise(d), |t| t.to_string()),
                 url: url_of(d),
             })
             .collect();
+        SiteLayout { listing_dirs, nav }
+    }
+
+    /// The directories that get a listing: the root and every ancestor directory of a page.
+    pub fn listing_dirs(&self) -> &BTreeSet<String> {
+        &self.listing_dirs
+    }
+
+    /// Whether `page` is rendered as the introduction of a listing rather than on its own.
+    pub fn is_intro(&self, page: &Page) -> bool {
+        page.is_index && self.listing_dirs.contains(&page.dir)
+    }
+}
+
+/// Where the renderer finds each good's id and URL.
+pub enum GoodIds<'a> {
+    /// In a lock, after the sync.
+    Lock(HashMap<String, LockedGood>),
+    /// Foreseen before the sync, from the old lock, so that pages are rendered while they are
+    /// parsed; the build checks every foreseen good against the lock the sync returns.
+    Foreseen {
+        /// The master key (local ids).
+        key: &'a MasterKey,
+        /// The lock before the sync.
+        old: &'a Lock,
+        /// How the registry assigns ids.
+        ids: IdRule,
+        /// `site.base_url`.
+        base_url: &'a str,
+    },
+}
+
+/// How a registry assigns ids, for [`GoodIds::Foreseen`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdRule {
+    /// Derived from the master key (`local`).
+    Derived,
+    /// The old lock's id, else derived (`check`, which registers nothing).
+    Kept,
+    /// The old lock's id; a new good's id is known only after the sync (`api`).
+    Assigned,
+}
+
+impl GoodIds<'_> {
+    /// The ids of a lock.
+    pub fn of_lock(lock: &Lock) -> GoodIds<'static> {
+        GoodIds::Lock(
+            lock.goods
+                .iter()
+                .map(|g| (g.key.clone(), g.clone()))
+                .collect(),
+        )
+    }
+
+    /// The good of paid section `name` of `page`, with its id, URL and secret generation;
+    /// `None` when it cannot be known yet.
+    pub fn get(&self, page: &Page, name: &str) -> Option<LockedGood> {
+        let key = page.good_key(name);
+        match self {
+            GoodIds::Lock(goods) => goods.get(&key).cloned(),
+            GoodIds::Foreseen {
+                key: master,
+                old,
+                ids,
+                base_url,
+            } => {
+                let locked = old.get(&key);
+                let id = match (ids, locked) {
+                    (IdRule::Derived, _) | (IdRule::Kept, None) => master.local_id(&key),
+                    (IdRule::Kept | IdRule::Assigned, Some(l)) => l.id.clone(),
+                    (IdRule::Assigned, None) => return None,
+                };
+                Some(LockedGood {
+                    id,
+                    price: 0,
+                    title: String::new(),
+                    url: good_url(base_url, page, name),
+                    digest: String::new(),
+                    generation: locked.map_or(1, |l| l.generation),
+                    key,
+                })
+            }
+        }
+    }
+
+    /// Whether every good of `page` is known.
+    pub fn knows(&self, page: &Page) -> bool {
+        page.paid.iter().all(|s| self.get(page, &s.name).is_some())
+    }
+}
+
+/// The URL registered with the good of section `name` of `page`.
+pub fn good_url(base_url: &str, page: &Page, name: &str) -> String {
+    format!("{base_url}/{}#{name}", url_of(&page.dir))
+}
+
+/// Renders a site's outputs. Built once per build from the site's layout and the goods' ids.
+pub struct Renderer<'a> {
+    config: &'a Config,
+    theme: &'a Theme,
+    site: SiteData<'a>,
+    goods: GoodIds<'a>,
+    layout: SiteLayout,
+}
+
+impl<'a> Renderer<'a> {
+    /// A renderer for `pages` whose goods are all in `lock`.
+    pub fn new(config: &'a Config, theme: &'a Theme, pages: &[Page], lock: &Lock) -> Renderer<'a> {
+        Renderer::with(config, theme, SiteLayout::of(pages), GoodIds::of_lock(lock))
+    }
+
+    /// A renderer for a site of layout `layout` whose ids come from `goods`.
+    pub fn with(
+        config: &'a Config,
+        theme: &'a Theme,
+        layout: SiteLayout,
+        goods: GoodIds<'a>,
+    ) -> Renderer<'a> {
         Renderer {
             site: SiteData {
                 title: &config.site.title,
@@ -174,26 +314,37 @@ impl<'a> Renderer<'a> {
                 language: &config.site.language,
                 author: &config.site.author,
                 widget_url: &config.satoshipay.widget_url,
-                sections: nav,
+                sections: layout.nav.clone(),
             },
             config,
             theme,
-            goods: lock
-                .goods
-                .iter()
-                .map(|g| (g.key.clone(), g.clone()))
-                .collect(),
-            listing_dirs,
+            goods,
+            layout,
         }
     }
 
-    fn good(&self, page: &Page, name: &str) -> &LockedGood {
-        &self.goods[&page.good_key(name)]
+    /// The site layout the renderer works with.
+    pub fn layout(&self) -> &SiteLayout {
+        &self.layout
+    }
+
+    /// Where ids come from.
+    pub fn goods(&self) -> &GoodIds<'a> {
+        &self.goods
+    }
+
+    fn good(&self, page: &Page, name: &str) -> Result<LockedGood> {
+        self.goods.get(page, name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the good of section `{name}` of `{}` has no id yet",
+                page.rel_path
+            )
+        })
     }
 
     /// Whether `page` is rendered as the introduction of a listing rather than on its own.
     pub fn is_intro(&self, page: &Page) -> bool {
-        page.is_index && self.listing_dirs.contains(&page.dir)
+        self.layout.is_intro(page)
     }
 
     fn tags(&self, page: &Page, template: &str) -> Result<Vec<String>> {
@@ -201,7 +352,7 @@ impl<'a> Renderer<'a> {
         page.paid
             .iter()
             .map(|part| {
-                let good = self.good(page, &part.name);
+                let good = self.good(page, &part.name)?;
                 self.theme.render(
                     template,
                     &ItemContext {
@@ -210,7 +361,7 @@ impl<'a> Renderer<'a> {
                             id: &good.id,
                             length: part.length,
                             price: part.price,
-                            url: good.url.clone(),
+                            url: good.url,
                         },
                     },
                 )
@@ -254,12 +405,14 @@ impl<'a> Renderer<'a> {
                 paid: page
                     .paid
                     .iter()
-                    .map(|part| PaidData {
-                        name: part.name.clone(),
-                        id: self.good(page, &part.name).id.clone(),
-                        price: part.price,
+                    .map(|part| -> Result<PaidData> {
+                        Ok(PaidData {
+                            name: part.name.clone(),
+                            id: self.good(page, &part.name)?.id,
+                            price: part.price,
+                        })
                     })
-                    .collect(),
+                    .collect::<Result<_>>()?,
                 extra: &page.extra,
             },
         };
@@ -273,12 +426,7 @@ impl<'a> Renderer<'a> {
     /// The pages a listing shows, newest first.
     fn listed<'p>(&self, pages: &'p [Page]) -> Vec<&'p Page> {
         let mut listed: Vec<&Page> = pages.iter().filter(|p| !self.is_intro(p)).collect();
-        listed.sort_by(|a, b| {
-            b.date
-                .cmp(&a.date)
-                .then_with(|| a.title.cmp(&b.title))
-                .then_with(|| a.rel_path.cmp(&b.rel_path))
-        });
+        listed.sort_by(|a, b| listing_order(a, b));
         listed
     }
 
@@ -292,7 +440,7 @@ impl<'a> Renderer<'a> {
             .map(|p| (p.dir.as_str(), p))
             .collect();
         let mut out = Vec::new();
-        for dir in &self.listing_dirs {
+        for dir in &self.layout.listing_dirs {
             let intro = intros.get(dir.as_str()).copied();
             let inside = |p: &&&Page| dir.is_empty() || p.dir.starts_with(&format!("{dir}/"));
             let ctx = ListingContext {
@@ -367,6 +515,7 @@ impl<'a> Renderer<'a> {
     pub fn sitemap(&self, pages: &[Page]) -> Result<String> {
         let base = &self.config.site.base_url;
         let mut urls: Vec<serde_json::Value> = self
+            .layout
             .listing_dirs
             .iter()
             .map(|d| serde_json::json!({ "loc": format!("{base}/{}", url_of(d)), "lastmod": null }))
@@ -380,17 +529,17 @@ impl<'a> Renderer<'a> {
     }
 }
 
+/// The order of listings and the feed: newest first, then by title, then by path.
+pub fn listing_order(a: &Page, b: &Page) -> std::cmp::Ordering {
+    b.date
+        .cmp(&a.date)
+        .then_with(|| a.title.cmp(&b.title))
+        .then_with(|| a.rel_path.cmp(&b.rel_path))
+}
+
 /// The directories that get a listing: the root and every ancestor directory of a page.
 pub fn listing_dirs(pages: &[Page]) -> BTreeSet<String> {
-    let mut dirs = BTreeSet::from([String::new()]);
-    for p in pages.iter().filter(|p| !p.is_index) {
-        let mut dir = p.dir.as_str();
-        while let Some((parent, _)) = dir.rsplit_once('/') {
-            dirs.insert(parent.to_string());
-            dir = parent;
-        }
-    }
-    dirs
+    SiteLayout::of(pages).listing_dirs
 }
 
 /// The bundle's entries: every paid section with its id, price and secret.
