@@ -163,6 +163,13 @@ pub fn check_pages(
     content_dir: &Path,
 ) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
+    let pagination: HashMap<String, String> =
+        crate::render::listing_pages(&SiteLayout::of(pages), pages, config.site.per_page)
+            .into_iter()
+            .flat_map(|(dir, total)| {
+                (2..=total).map(move |n| (crate::render::listing_page_dir(&dir, n), dir.clone()))
+            })
+            .collect();
     let mut by_dir: HashMap<&str, &Page> = HashMap::new();
     for p in pages {
         if let Some(other) = by_dir.insert(&p.dir, p) {
@@ -173,6 +180,18 @@ pub fn check_pages(
                     "this page and `{}` would both be written to `{}`; rename one",
                     other.rel_path,
                     index_file(&p.dir)
+                ),
+            ));
+        }
+        if let Some(listing) = pagination.get(&p.dir) {
+            problems.push(Diagnostic::new(
+                &content_dir.join(&p.rel_path),
+                0,
+                format!(
+                    "this page would be written to `{}`, where page {} of the listing of `{}/` goes; rename it, or change `site.per_page`",
+                    index_file(&p.dir),
+                    p.dir.rsplit('/').next().unwrap_or_default(),
+                    listing
                 ),
             ));
         }
@@ -358,7 +377,10 @@ pub fn build_with_state(
     seal_cache: &mut bundle::SealCache,
 ) -> Result<(Outcome, BuiltState)> {
     let (outcome, state) = run(opts, Some(seal_cache))?;
-    Ok((outcome, state.expect("a build that keeps pages returns them")))
+    Ok((
+        outcome,
+        state.expect("a build that keeps pages returns them"),
+    ))
 }
 
 /// Pages processed together; their sealed entries reach the bundle in page order.
@@ -392,7 +414,9 @@ impl FeedPicks {
     fn offer(&self, page: &Page) {
         let mut picks = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let worst = picks.last();
-        if picks.len() < FEED_LEN || worst.is_some_and(|w| crate::render::listing_order(page, w).is_lt()) {
+        if picks.len() < FEED_LEN
+            || worst.is_some_and(|w| crate::render::listing_order(page, w).is_lt())
+        {
             let mut pick = page.clone();
             for part in &mut pick.paid {
                 part.html = String::new();
@@ -578,9 +602,10 @@ struct StagedBundle {
 impl StagedBundle {
     fn new(path: &Path, key: &MasterKey) -> Result<StagedBundle> {
         let staged = StagedFile::create(path, Some(0o644))?;
-        let file = staged.file().try_clone().with_context(|| {
-            format!("failed to open a temporary file for `{}`", path.display())
-        })?;
+        let file = staged
+            .file()
+            .try_clone()
+            .with_context(|| format!("failed to open a temporary file for `{}`", path.display()))?;
         let writer = bundle::BundleWriter::new(key, file)
             .with_context(|| format!("failed to write `{}`", path.display()))?;
         Ok(StagedBundle { writer, staged })
@@ -652,7 +677,9 @@ fn run(
         .filter(is_index)
         .filter_map(|s| {
             let text = std::fs::read_to_string(&s.path).ok()?;
-            Page::parse(&s.rel, &s.path, &text).ok().filter(|p| !p.draft)
+            Page::parse(&s.rel, &s.path, &text)
+                .ok()
+                .filter(|p| !p.draft)
         })
         .collect();
     let page_dirs: Vec<String> = sources
@@ -876,7 +903,7 @@ fn run(
         created_key: created,
     };
     drop(renderer);
-    let state = match keep.as_deref_mut() {
+    let state = match keep {
         Some(cache) => {
             *cache = cache_pass;
             pages.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
@@ -911,14 +938,9 @@ fn build_key(
         Err(KeyError::Missing { .. }) if lock.is_none() => {
             Ok((MasterKey::generate()?, (!dry_run).then_some(key_file)))
         }
-        _ => site_key(
-            site_dir,
-            &config.satoshipay.key_file,
-            lock,
-            dry_run,
-        )
-        .map(|(key, _)| key)
-        .map(|key| (key, None)),
+        _ => site_key(site_dir, &config.satoshipay.key_file, lock, dry_run)
+            .map(|(key, _)| key)
+            .map(|key| (key, None)),
     }
 }
 

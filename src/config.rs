@@ -58,6 +58,9 @@ pub struct SiteConfig {
     pub templates_dir: PathBuf,
     /// The rendered site.
     pub output_dir: PathBuf,
+    /// Entries per listing page (the home page and each directory's listing): the first
+    /// page is `DIR/`, the next `DIR/page/2/` and so on. `0` lists everything on one page.
+    pub per_page: usize,
 }
 
 impl Default for SiteConfig {
@@ -72,6 +75,7 @@ impl Default for SiteConfig {
             static_dir: "static".into(),
             templates_dir: "templates".into(),
             output_dir: "public".into(),
+            per_page: 20,
         }
     }
 }

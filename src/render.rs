@@ -78,6 +78,32 @@ struct ListingData<'a> {
     intro: Option<String>,
     paid: bool,
     pages: Vec<ListedPage<'a>>,
+    paginator: Paginator,
+}
+
+/// Where a listing page sits among its listing's pages.
+#[derive(Serialize)]
+struct Paginator {
+    /// This page's number, from 1.
+    current: usize,
+    /// How many pages the listing has.
+    total: usize,
+    /// Whether there is a previous (newer) and a next (older) page.
+    has_prev: bool,
+    has_next: bool,
+    /// Their URLs relative to the site root (`""` is the home page).
+    prev: String,
+    next: String,
+}
+
+/// The directory of page `n` (from 1) of the listing of `dir`: `dir` itself for the first,
+/// `dir/page/n` after.
+pub fn listing_page_dir(dir: &str, n: usize) -> String {
+    match (n, dir.is_empty()) {
+        (1, _) => dir.to_string(),
+        (_, true) => format!("page/{n}"),
+        (_, false) => format!("{dir}/page/{n}"),
+    }
 }
 
 #[derive(Serialize)]
@@ -175,9 +201,8 @@ impl SiteLayout {
                 dir = parent;
             }
         }
-        let intro_of: BTreeMap<&str, &str> = indexes
-            .filter(|(d, _)| listing_dirs.contains(*d))
-            .collect();
+        let intro_of: BTreeMap<&str, &str> =
+            indexes.filter(|(d, _)| listing_dirs.contains(*d)).collect();
         let nav = listing_dirs
             .iter()
             .filter(|d| !d.is_empty() && !d.contains('/'))
@@ -430,7 +455,13 @@ impl<'a> Renderer<'a> {
         listed
     }
 
-    /// The home page and one listing per directory of pages: (output path, HTML).
+    /// How many pages each listing takes: `(directory, pages)`, in directory order.
+    pub fn listing_pages(&self, pages: &[Page]) -> Vec<(String, usize)> {
+        listing_pages(&self.layout, pages, self.config.site.per_page)
+    }
+
+    /// The home page and the listing of each directory of pages, each cut into pages of
+    /// `site.per_page` entries: (output path, HTML).
     pub fn listings(&self, pages: &[Page]) -> Result<Vec<(String, String)>> {
         let base = &self.config.site.base_url;
         let listed = self.listed(pages);
@@ -439,48 +470,74 @@ impl<'a> Renderer<'a> {
             .filter(|p| self.is_intro(p))
             .map(|p| (p.dir.as_str(), p))
             .collect();
+        let per_page = self.config.site.per_page;
         let mut out = Vec::new();
         for dir in &self.layout.listing_dirs {
             let intro = intros.get(dir.as_str()).copied();
-            let inside = |p: &&&Page| dir.is_empty() || p.dir.starts_with(&format!("{dir}/"));
-            let ctx = ListingContext {
-                site: &self.site,
-                root: root_of(dir),
-                listing: ListingData {
-                    is_home: dir.is_empty(),
-                    title: intro.map_or_else(
-                        || {
-                            if dir.is_empty() {
-                                self.config.site.title.clone()
-                            } else {
-                                humanise(dir)
-                            }
-                        },
-                        |p| p.title.clone(),
-                    ),
-                    description: intro.map_or_else(
-                        || self.config.site.description.clone(),
-                        |p| p.description.clone(),
-                    ),
-                    permalink: format!("{base}/{}", url_of(dir)),
-                    intro: intro.map(|p| self.with_tags(p)).transpose()?,
-                    paid: intro.is_some_and(|p| !p.paid.is_empty()),
-                    pages: listed
-                        .iter()
-                        .filter(inside)
-                        .map(|p| ListedPage {
-                            title: &p.title,
-                            url: url_of(&p.dir),
-                            date: p.date.as_deref(),
-                            day: p.date.as_deref().map(|d| &d[..10]),
-                            summary: &p.summary,
-                            paid: !p.paid.is_empty(),
-                            price: p.paid.iter().map(|s| s.price).sum(),
-                        })
-                        .collect(),
-                },
+            let entries: Vec<&Page> = listed.iter().copied().filter(|p| inside(dir, p)).collect();
+            let chunk = if per_page == 0 {
+                entries.len().max(1)
+            } else {
+                per_page
             };
-            out.push((index_file(dir), self.theme.render("index.html", &ctx)?));
+            let chunks: Vec<&[&Page]> = if entries.is_empty() {
+                vec![&[]]
+            } else {
+                entries.chunks(chunk).collect()
+            };
+            let total = chunks.len();
+            let title = intro.map_or_else(
+                || {
+                    if dir.is_empty() {
+                        self.config.site.title.clone()
+                    } else {
+                        humanise(dir)
+                    }
+                },
+                |p| p.title.clone(),
+            );
+            let description = intro.map_or_else(
+                || self.config.site.description.clone(),
+                |p| p.description.clone(),
+            );
+            let intro_html = intro.map(|p| self.with_tags(p)).transpose()?;
+            for (i, chunk) in chunks.into_iter().enumerate() {
+                let n = i + 1;
+                let here = listing_page_dir(dir, n);
+                let ctx = ListingContext {
+                    site: &self.site,
+                    root: root_of(&here),
+                    listing: ListingData {
+                        is_home: dir.is_empty(),
+                        title: title.clone(),
+                        description: description.clone(),
+                        permalink: format!("{base}/{}", url_of(&here)),
+                        intro: if n == 1 { intro_html.clone() } else { None },
+                        paid: n == 1 && intro.is_some_and(|p| !p.paid.is_empty()),
+                        pages: chunk
+                            .iter()
+                            .map(|p| ListedPage {
+                                title: &p.title,
+                                url: url_of(&p.dir),
+                                date: p.date.as_deref(),
+                                day: p.date.as_deref().map(|d| &d[..10]),
+                                summary: &p.summary,
+                                paid: !p.paid.is_empty(),
+                                price: p.paid.iter().map(|s| s.price).sum(),
+                            })
+                            .collect(),
+                        paginator: Paginator {
+                            current: n,
+                            total,
+                            has_prev: n > 1,
+                            has_next: n < total,
+                            prev: url_of(&listing_page_dir(dir, n.saturating_sub(1).max(1))),
+                            next: url_of(&listing_page_dir(dir, (n + 1).min(total))),
+                        },
+                    },
+                };
+                out.push((index_file(&here), self.theme.render("index.html", &ctx)?));
+            }
         }
         Ok(out)
     }
@@ -515,10 +572,10 @@ impl<'a> Renderer<'a> {
     pub fn sitemap(&self, pages: &[Page]) -> Result<String> {
         let base = &self.config.site.base_url;
         let mut urls: Vec<serde_json::Value> = self
-            .layout
-            .listing_dirs
+            .listing_pages(pages)
             .iter()
-            .map(|d| serde_json::json!({ "loc": format!("{base}/{}", url_of(d)), "lastmod": null }))
+            .flat_map(|(d, total)| (1..=*total).map(move |n| listing_page_dir(d, n)))
+            .map(|d| serde_json::json!({ "loc": format!("{base}/{}", url_of(&d)), "lastmod": null }))
             .chain(self.listed(pages).iter().map(|p| {
                 serde_json::json!({ "loc": format!("{base}/{}", url_of(&p.dir)), "lastmod": p.date.as_deref().map(|d| &d[..10]) })
             }))
@@ -529,17 +586,52 @@ impl<'a> Renderer<'a> {
     }
 }
 
+/// How many pages each listing of `layout` takes with `per_page` entries a page (`0`: all on
+/// one): `(directory, pages)`, in directory order.
+pub fn listing_pages(layout: &SiteLayout, pages: &[Page], per_page: usize) -> Vec<(String, usize)> {
+    let mut counts: BTreeMap<&str, usize> = layout
+        .listing_dirs
+        .iter()
+        .map(|d| (d.as_str(), 0))
+        .collect();
+    for p in pages.iter().filter(|p| !layout.is_intro(p)) {
+        *counts.entry("").or_default() += 1;
+        let mut dir = p.dir.as_str();
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            if let Some(n) = counts.get_mut(parent) {
+                *n += 1;
+            }
+            dir = parent;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(d, n)| {
+            let total = if per_page == 0 {
+                1
+            } else {
+                n.div_ceil(per_page).max(1)
+            };
+            (d.to_string(), total)
+        })
+        .collect()
+}
+
+/// Whether `page` is listed in the listing of `dir`.
+fn inside(dir: &str, page: &Page) -> bool {
+    dir.is_empty()
+        || page
+            .dir
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// The order of listings and the feed: newest first, then by title, then by path.
 pub fn listing_order(a: &Page, b: &Page) -> std::cmp::Ordering {
     b.date
         .cmp(&a.date)
         .then_with(|| a.title.cmp(&b.title))
         .then_with(|| a.rel_path.cmp(&b.rel_path))
-}
-
-/// The directories that get a listing: the root and every ancestor directory of a page.
-pub fn listing_dirs(pages: &[Page]) -> BTreeSet<String> {
-    SiteLayout::of(pages).listing_dirs
 }
 
 /// The bundle's entries: every paid section with its id, price and secret.

@@ -18,7 +18,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::fs::StagedFile;
 use crate::goods::{ApiClient, ApiRegistry, LocalRegistry, Lock, Registry};
 use crate::page::Page;
-use crate::render::{Renderer, bundle_entries, index_file, listing_dirs};
+use crate::render::{Renderer, bundle_entries, index_file};
 use crate::site::is_ignored;
 use crate::theme::Theme;
 
@@ -225,7 +225,7 @@ impl Session {
             problems.sort();
             return Err(Diagnostics(problems).into());
         }
-        let old_dirs = listing_dirs(&site.pages);
+        let old_dirs = listing_files(&site.pages, site.config.site.per_page);
         // Apply the new pages in place, remembering the old ones to put back on any failure.
         let before: BTreeMap<String, Page> = changed_pages
             .iter()
@@ -386,8 +386,8 @@ impl Session {
             .map(|o| index_file(&o.dir))
             .collect();
         if listing_changed {
-            let new_dirs = listing_dirs(pages);
-            gone.extend(old_dirs.difference(&new_dirs).map(|d| index_file(d)));
+            let new_dirs = listing_files(pages, site.config.site.per_page);
+            gone.extend(old_dirs.difference(&new_dirs).cloned());
         }
 
         // The bundle and the lock, only when they change: the bundle when a paid part or a
@@ -473,6 +473,16 @@ impl Session {
 }
 
 /// The index of the page with source `rel` in `pages` (sorted by path).
+/// The files of every listing page: `index.html`, `page/2/index.html`, `posts/index.html`…
+fn listing_files(pages: &[Page], per_page: usize) -> BTreeSet<String> {
+    crate::render::listing_pages(&crate::render::SiteLayout::of(pages), pages, per_page)
+        .into_iter()
+        .flat_map(|(dir, total)| {
+            (1..=total).map(move |n| index_file(&crate::render::listing_page_dir(&dir, n)))
+        })
+        .collect()
+}
+
 fn find(pages: &[Page], rel: &str) -> Option<usize> {
     pages
         .binary_search_by(|p| p.rel_path.as_str().cmp(rel))

@@ -383,3 +383,116 @@ fn a_rebuild_writes_only_what_changed_and_drops_what_is_gone() {
         "a removed page survived"
     );
 }
+
+#[test]
+fn listings_are_cut_into_pages() {
+    let site = Site::new();
+    site.write(
+        "satoshipress.toml",
+        "[site]\ntitle = \"T\"\nbase_url = \"https://test.example\"\nper_page = 2\n",
+    );
+    for i in 1..=5 {
+        site.write(
+            &format!("content/posts/p{i}.md"),
+            &format!("---\ntitle: Post {i}\ndate: 2024-01-0{i}\n---\nText {i}.\n"),
+        );
+    }
+    site.build();
+    // Newest first, two a page: 5 4 | 3 2 | 1.
+    let first = site.read("public/posts/index.html");
+    assert!(first.contains("Post 5") && first.contains("Post 4") && !first.contains("Post 3"));
+    assert!(first.contains("Page 1 of 3"));
+    assert!(
+        first.contains("rel=\"next\" href=\"../posts/page/2/\""),
+        "{first}"
+    );
+    assert!(!first.contains("rel=\"prev\""));
+    let second = site.read("public/posts/page/2/index.html");
+    assert!(second.contains("Post 3") && second.contains("Post 2") && !second.contains("Post 4"));
+    assert!(
+        second.contains("rel=\"prev\" href=\"../../../posts/\""),
+        "{second}"
+    );
+    assert!(
+        second.contains("href=\"../../../posts/p3/\""),
+        "links go back to the root"
+    );
+    let third = site.read("public/posts/page/3/index.html");
+    assert!(third.contains("Post 1") && !third.contains("rel=\"next\""));
+    assert!(site.read("public/page/3/index.html").contains("Post 1"));
+    assert!(!site.path().join("public/posts/page/4").exists());
+    let sitemap = site.read("public/sitemap.xml");
+    assert!(sitemap.contains("<loc>https://test.example/posts/page/3/</loc>"));
+
+    // Fewer pages: the listing pages that are no longer needed are gone.
+    for i in 3..=5 {
+        std::fs::remove_file(site.path().join(format!("content/posts/p{i}.md"))).unwrap();
+    }
+    site.build();
+    assert!(site.path().join("public/posts/index.html").exists());
+    assert!(!site.path().join("public/posts/page").exists());
+
+    // `per_page = 0`: one page lists everything.
+    site.write(
+        "satoshipress.toml",
+        "[site]\ntitle = \"T\"\nbase_url = \"https://test.example\"\nper_page = 0\n",
+    );
+    for i in 3..=5 {
+        site.write(
+            &format!("content/posts/p{i}.md"),
+            &format!("---\ntitle: Post {i}\n---\nText {i}.\n"),
+        );
+    }
+    site.build();
+    let all = site.read("public/index.html");
+    assert!((1..=5).all(|i| all.contains(&format!("Post {i}"))));
+    assert!(!all.contains("class=\"pagination\""));
+}
+
+#[test]
+fn a_page_where_a_listing_page_goes_is_refused() {
+    let site = Site::new();
+    site.write(
+        "satoshipress.toml",
+        "[site]\ntitle = \"T\"\nbase_url = \"https://test.example\"\nper_page = 1\n",
+    );
+    site.write("content/posts/a.md", "A.\n");
+    site.write("content/posts/b.md", "B.\n");
+    site.write("content/posts/page/2.md", "Two.\n");
+    let r = site.build_fails();
+    assert!(
+        r.stderr.contains("content/posts/page/2.md")
+            && r.stderr.contains("page 2 of the listing of `posts/`"),
+        "{}",
+        r.stderr
+    );
+    assert!(!site.path().join("public").exists());
+}
+
+#[test]
+fn a_directory_of_drafts_gets_no_listing() {
+    // The build foresees listings from the paths; drafts prove it wrong and the pages are
+    // rendered again with the real layout.
+    let site = Site::new();
+    site.write("content/posts/a.md", "---\ntitle: A\n---\nA.\n");
+    site.write(
+        "content/notes/n.md",
+        "---\ntitle: N\ndraft: true\n---\nNot yet.\n",
+    );
+    site.write(
+        "content/paid.md",
+        "---\ntitle: P\nsatoshipay: { price: 10 }\n---\nFree.\n\n<!-- satoshipay -->\n\nPaid.\n",
+    );
+    site.build();
+    let a = site.read("public/posts/a/index.html");
+    assert!(a.contains("href=\"../../posts/\""), "{a}");
+    assert!(
+        !a.contains("notes/"),
+        "no navigation to a listing of drafts: {a}"
+    );
+    assert!(!site.path().join("public/notes").exists());
+    assert_eq!(site.bundle().len(), 1);
+    let outputs = site.outputs();
+    site.build();
+    assert_eq!(site.outputs(), outputs, "a rebuild gives the same bytes");
+}
