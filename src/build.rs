@@ -615,7 +615,7 @@ impl StagedBundle {
 /// The build: see [`build`]. With `keep`, pages stay whole and sealed entries go to `keep`.
 fn run(
     opts: &Options,
-    mut keep: Option<&mut bundle::SealCache>,
+    keep: Option<&mut bundle::SealCache>,
 ) -> Result<(Outcome, Option<BuiltState>)> {
     let started = Instant::now();
     if opts.emit == Emit::Markdown && opts.out_dir.is_none() {
