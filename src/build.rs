@@ -561,7 +561,10 @@ fn run_pass(
     mut bundle: Option<&mut bundle::BundleWriter<std::fs::File>>,
     mut cache: Option<&mut bundle::SealCache>,
 ) -> Result<Gathered> {
-    let mut out = Gathered::default();
+    let mut out = Gathered {
+        pages: Vec::with_capacity(sources.len()),
+        ..Gathered::default()
+    };
     for chunk in sources.chunks(CHUNK) {
         let done: Vec<Result<Processed>> = chunk.par_iter().map(|s| pass.process(s)).collect();
         for result in done {
@@ -585,7 +588,10 @@ fn run_pass(
                             c.insert(entry, bytes);
                         }
                     }
-                    out.pages.push(*page);
+                    // A copy made here lives in this thread's heap, apart from the workers' short-lived
+                    // buffers, which they then reuse: the kept index does not pin their memory.
+                    out.pages
+                        .push(if pass.keep { *page } else { (*page).clone() });
                 }
             }
         }
@@ -832,20 +838,17 @@ fn run(
         }
         pages = again.pages;
     }
-
     // Listings, feed, sitemap and files.
     match opts.emit {
         Emit::Html => {
-            for (path, html) in renderer.listings(&pages)? {
-                sink.write(&path, html.as_bytes())?;
-            }
+            renderer.each_listing(&pages, |path, html| sink.write(&path, html.as_bytes()))?;
             let feed_pages = if keep.is_some() {
                 pages.clone()
             } else {
                 feed.0.into_inner().unwrap_or_else(|p| p.into_inner())
             };
             sink.write("atom.xml", renderer.feed(&feed_pages)?.as_bytes())?;
-            sink.write("sitemap.xml", renderer.sitemap(&pages)?.as_bytes())?;
+            renderer.sitemaps(&pages, |path, xml| sink.write(&path, xml.as_bytes()))?;
             let static_dir = site_dir.join(&config.site.static_dir);
             if static_dir.is_dir() {
                 for f in site::list_files(&static_dir)? {

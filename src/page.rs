@@ -201,12 +201,13 @@ impl Page {
     }
 
     /// Lets go of what only the page's own output needs — its HTML, the paid HTML (keeping
-    /// each section's keyed digest) and the extra front matter — leaving what listings, the
-    /// sitemap and the goods need. With `keep_free`, the free HTML stays (a listing's
-    /// introduction, a feed entry).
+    /// each section's keyed digest), the description and the extra front matter — leaving
+    /// what listings, the sitemap and the goods need. With `keep_free`, the free HTML and the
+    /// description stay (a listing's introduction, a feed entry).
     pub fn shed(&mut self, digest: impl Fn(&[u8]) -> String, keep_free: bool) {
         if !keep_free {
             self.free_html = String::new();
+            self.description = String::new();
         }
         for part in &mut self.paid {
             if part.digest.is_none() {

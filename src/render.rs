@@ -463,6 +463,21 @@ impl<'a> Renderer<'a> {
     /// The home page and the listing of each directory of pages, each cut into pages of
     /// `site.per_page` entries: (output path, HTML).
     pub fn listings(&self, pages: &[Page]) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        self.each_listing(pages, |path, html| {
+            out.push((path, html));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`Renderer::listings`], handing each listing page to `emit` as soon as it is rendered
+    /// rather than holding them all.
+    pub fn each_listing(
+        &self,
+        pages: &[Page],
+        mut emit: impl FnMut(String, String) -> Result<()>,
+    ) -> Result<()> {
         let base = &self.config.site.base_url;
         let listed = self.listed(pages);
         let intros: HashMap<&str, &Page> = pages
@@ -471,7 +486,6 @@ impl<'a> Renderer<'a> {
             .map(|p| (p.dir.as_str(), p))
             .collect();
         let per_page = self.config.site.per_page;
-        let mut out = Vec::new();
         for dir in &self.layout.listing_dirs {
             let intro = intros.get(dir.as_str()).copied();
             let entries: Vec<&Page> = listed.iter().copied().filter(|p| inside(dir, p)).collect();
@@ -536,10 +550,10 @@ impl<'a> Renderer<'a> {
                         },
                     },
                 };
-                out.push((index_file(&here), self.theme.render("index.html", &ctx)?));
+                emit(index_file(&here), self.theme.render("index.html", &ctx)?)?;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The Atom feed: the 20 newest pages, free parts only, each paid section a note.
@@ -568,23 +582,70 @@ impl<'a> Renderer<'a> {
         self.theme.render("atom.xml", &serde_json::json!({ "site": &self.site, "feed": { "updated": newest, "entries": entries } }))
     }
 
-    /// The sitemap: every page and listing.
-    pub fn sitemap(&self, pages: &[Page]) -> Result<String> {
+    /// The sitemap: every page and listing page, as `sitemap.xml`. Past [`SITEMAP_LEN`] URLs,
+    /// `sitemap.xml` is a sitemap index of `sitemap-1.xml`, `sitemap-2.xml`… of at most that
+    /// many URLs each (search engines read both; the protocol caps a file at 50,000), so that
+    /// no single template holds a large site. Each file goes to `emit` as it is rendered.
+    pub fn sitemaps(
+        &self,
+        pages: &[Page],
+        mut emit: impl FnMut(String, String) -> Result<()>,
+    ) -> Result<()> {
+        #[derive(Serialize)]
+        struct Url<'p> {
+            loc: String,
+            lastmod: Option<&'p str>,
+        }
         let base = &self.config.site.base_url;
-        let mut urls: Vec<serde_json::Value> = self
+        let mut urls: Vec<Url<'_>> = self
             .listing_pages(pages)
             .iter()
             .flat_map(|(d, total)| (1..=*total).map(move |n| listing_page_dir(d, n)))
-            .map(|d| serde_json::json!({ "loc": format!("{base}/{}", url_of(&d)), "lastmod": null }))
-            .chain(self.listed(pages).iter().map(|p| {
-                serde_json::json!({ "loc": format!("{base}/{}", url_of(&p.dir)), "lastmod": p.date.as_deref().map(|d| &d[..10]) })
+            .map(|d| Url {
+                loc: format!("{base}/{}", url_of(&d)),
+                lastmod: None,
+            })
+            .chain(self.listed(pages).iter().map(|p| Url {
+                loc: format!("{base}/{}", url_of(&p.dir)),
+                lastmod: p.date.as_deref().map(|d| &d[..10]),
             }))
             .collect();
-        urls.sort_by(|a, b| a["loc"].as_str().cmp(&b["loc"].as_str()));
-        self.theme
-            .render("sitemap.xml", &serde_json::json!({ "urls": urls }))
+        urls.sort_by(|a, b| a.loc.cmp(&b.loc));
+        if urls.len() <= SITEMAP_LEN {
+            let xml = self
+                .theme
+                .render("sitemap.xml", &serde_json::json!({ "urls": urls }))?;
+            return emit("sitemap.xml".into(), xml);
+        }
+        let mut index = Vec::new();
+        for (i, chunk) in urls.chunks(SITEMAP_LEN).enumerate() {
+            let name = format!("sitemap-{}.xml", i + 1);
+            let xml = self
+                .theme
+                .render("sitemap.xml", &serde_json::json!({ "urls": chunk }))?;
+            emit(name.clone(), xml)?;
+            index.push(serde_json::json!({ "loc": format!("{base}/{name}") }));
+        }
+        let xml = self.theme.render(
+            "sitemap_index.xml",
+            &serde_json::json!({ "sitemaps": index }),
+        )?;
+        emit("sitemap.xml".into(), xml)
+    }
+
+    /// [`Renderer::sitemaps`], collected: `(path, XML)`.
+    pub fn sitemap_files(&self, pages: &[Page]) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        self.sitemaps(pages, |path, xml| {
+            out.push((path, xml));
+            Ok(())
+        })?;
+        Ok(out)
     }
 }
+
+/// URLs in one sitemap file.
+pub const SITEMAP_LEN: usize = 2_000;
 
 /// How many pages each listing of `layout` takes with `per_page` entries a page (`0`: all on
 /// one): `(directory, pages)`, in directory order.

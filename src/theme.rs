@@ -16,6 +16,10 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("atom.xml", include_str!("../templates/atom.xml")),
     ("sitemap.xml", include_str!("../templates/sitemap.xml")),
     (
+        "sitemap_index.xml",
+        include_str!("../templates/sitemap_index.xml"),
+    ),
+    (
         "content_item.html",
         include_str!("../templates/content_item.html"),
     ),

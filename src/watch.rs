@@ -369,7 +369,7 @@ impl Session {
             });
         if listing_changed {
             outputs.extend(renderer.listings(pages)?);
-            outputs.push(("sitemap.xml".into(), renderer.sitemap(pages)?));
+            outputs.extend(renderer.sitemap_files(pages)?);
         }
         if feed_changed {
             outputs.push(("atom.xml".into(), renderer.feed(pages)?));
@@ -473,13 +473,23 @@ impl Session {
 }
 
 /// The index of the page with source `rel` in `pages` (sorted by path).
-/// The files of every listing page: `index.html`, `page/2/index.html`, `posts/index.html`…
+/// The files of every listing page (`index.html`, `page/2/index.html`, `posts/index.html`…)
+/// and of the sitemap when it is cut in parts (`sitemap-1.xml`…).
 fn listing_files(pages: &[Page], per_page: usize) -> BTreeSet<String> {
-    crate::render::listing_pages(&crate::render::SiteLayout::of(pages), pages, per_page)
+    use crate::render::{SITEMAP_LEN, SiteLayout, listing_page_dir, listing_pages};
+    let layout = SiteLayout::of(pages);
+    let listings = listing_pages(&layout, pages, per_page);
+    let urls = listings.iter().map(|(_, n)| n).sum::<usize>()
+        + pages.iter().filter(|p| !layout.is_intro(p)).count();
+    let parts = if urls > SITEMAP_LEN {
+        urls.div_ceil(SITEMAP_LEN)
+    } else {
+        0
+    };
+    listings
         .into_iter()
-        .flat_map(|(dir, total)| {
-            (1..=total).map(move |n| index_file(&crate::render::listing_page_dir(&dir, n)))
-        })
+        .flat_map(|(dir, total)| (1..=total).map(move |n| index_file(&listing_page_dir(&dir, n))))
+        .chain((1..=parts).map(|i| format!("sitemap-{i}.xml")))
         .collect()
 }
 

@@ -496,3 +496,34 @@ fn a_directory_of_drafts_gets_no_listing() {
     site.build();
     assert_eq!(site.outputs(), outputs, "a rebuild gives the same bytes");
 }
+
+#[test]
+fn a_large_sitemap_is_cut_into_parts_under_an_index() {
+    let site = Site::new();
+    // 2,050 pages and their listing pages: past the 2,000 URLs a sitemap file holds.
+    for i in 0..2050 {
+        site.write(&format!("content/p{i:04}.md"), "Hello.\n");
+    }
+    site.build();
+    let index = site.read("public/sitemap.xml");
+    assert!(index.contains("<sitemapindex"), "{index}");
+    assert!(index.contains("<loc>https://test.example/sitemap-1.xml</loc>"));
+    assert!(index.contains("<loc>https://test.example/sitemap-2.xml</loc>"));
+    assert!(!index.contains("sitemap-3.xml"));
+    let count = |rel: &str| site.read(rel).matches("<url>").count();
+    let (one, two) = (count("public/sitemap-1.xml"), count("public/sitemap-2.xml"));
+    assert_eq!(one, 2000);
+    // Every page, the home page and its 102 further pages of 20 entries.
+    assert_eq!(one + two, 2050 + 103);
+    assert!(
+        site.read("public/sitemap-2.xml")
+            .contains("<loc>https://test.example/p2049/</loc>")
+    );
+
+    for i in 200..2050 {
+        std::fs::remove_file(site.path().join(format!("content/p{i:04}.md"))).unwrap();
+    }
+    site.build();
+    assert!(site.read("public/sitemap.xml").contains("<urlset"));
+    assert!(!site.path().join("public/sitemap-1.xml").exists());
+}
