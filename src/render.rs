@@ -463,32 +463,53 @@ impl<'a> Renderer<'a> {
     /// The home page and the listing of each directory of pages, each cut into pages of
     /// `site.per_page` entries: (output path, HTML).
     pub fn listings(&self, pages: &[Page]) -> Result<Vec<(String, String)>> {
-        let mut out = Vec::new();
+        let out = std::sync::Mutex::new(Vec::new());
         self.each_listing(pages, |path, html| {
-            out.push((path, html));
+            out.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((path, html));
             Ok(())
         })?;
+        let mut out = out.into_inner().unwrap_or_else(|p| p.into_inner());
+        out.sort();
         Ok(out)
     }
 
-    /// [`Renderer::listings`], handing each listing page to `emit` as soon as it is rendered
-    /// rather than holding them all.
+    /// [`Renderer::listings`], rendered on every core, each listing page handed to `emit` as
+    /// soon as it is rendered rather than all held.
     pub fn each_listing(
         &self,
         pages: &[Page],
-        mut emit: impl FnMut(String, String) -> Result<()>,
+        emit: impl Fn(String, String) -> Result<()> + Sync,
     ) -> Result<()> {
+        use rayon::prelude::*;
         let base = &self.config.site.base_url;
-        let listed = self.listed(pages);
         let intros: HashMap<&str, &Page> = pages
             .iter()
             .filter(|p| self.is_intro(p))
             .map(|p| (p.dir.as_str(), p))
             .collect();
+        // Each listed page joins the listing of every directory above it, in one pass.
+        let mut entries: BTreeMap<&str, Vec<&Page>> = self
+            .layout
+            .listing_dirs
+            .iter()
+            .map(|d| (d.as_str(), Vec::new()))
+            .collect();
+        for p in self.listed(pages) {
+            let mut dir = p.dir.as_str();
+            entries.get_mut("").expect("the root is listed").push(p);
+            while let Some((parent, _)) = dir.rsplit_once('/') {
+                if let Some(list) = entries.get_mut(parent) {
+                    list.push(p);
+                }
+                dir = parent;
+            }
+        }
         let per_page = self.config.site.per_page;
-        for dir in &self.layout.listing_dirs {
-            let intro = intros.get(dir.as_str()).copied();
-            let entries: Vec<&Page> = listed.iter().copied().filter(|p| inside(dir, p)).collect();
+        let mut jobs = Vec::new();
+        for (dir, entries) in &entries {
+            let intro = intros.get(dir).copied();
             let chunk = if per_page == 0 {
                 entries.len().max(1)
             } else {
@@ -516,17 +537,30 @@ impl<'a> Renderer<'a> {
             );
             let intro_html = intro.map(|p| self.with_tags(p)).transpose()?;
             for (i, chunk) in chunks.into_iter().enumerate() {
-                let n = i + 1;
+                jobs.push((
+                    *dir,
+                    i + 1,
+                    total,
+                    chunk,
+                    intro,
+                    title.clone(),
+                    description.clone(),
+                    if i == 0 { intro_html.clone() } else { None },
+                ));
+            }
+        }
+        jobs.into_par_iter().try_for_each(
+            |(dir, n, total, chunk, intro, title, description, intro_html)| {
                 let here = listing_page_dir(dir, n);
                 let ctx = ListingContext {
                     site: &self.site,
                     root: root_of(&here),
                     listing: ListingData {
                         is_home: dir.is_empty(),
-                        title: title.clone(),
-                        description: description.clone(),
+                        title,
+                        description,
                         permalink: format!("{base}/{}", url_of(&here)),
-                        intro: if n == 1 { intro_html.clone() } else { None },
+                        intro: intro_html,
                         paid: n == 1 && intro.is_some_and(|p| !p.paid.is_empty()),
                         pages: chunk
                             .iter()
@@ -550,10 +584,9 @@ impl<'a> Renderer<'a> {
                         },
                     },
                 };
-                emit(index_file(&here), self.theme.render("index.html", &ctx)?)?;
-            }
-        }
-        Ok(())
+                emit(index_file(&here), self.theme.render("index.html", &ctx)?)
+            },
+        )
     }
 
     /// The Atom feed: the 20 newest pages, free parts only, each paid section a note.
@@ -676,15 +709,6 @@ pub fn listing_pages(layout: &SiteLayout, pages: &[Page], per_page: usize) -> Ve
             (d.to_string(), total)
         })
         .collect()
-}
-
-/// Whether `page` is listed in the listing of `dir`.
-fn inside(dir: &str, page: &Page) -> bool {
-    dir.is_empty()
-        || page
-            .dir
-            .strip_prefix(dir)
-            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// The order of listings and the feed: newest first, then by title, then by path.
