@@ -1,5 +1,5 @@
-//! The front-matter splitter and parser: any text splits or is refused with a line, and
-//! parsing never panics.
+//! The front-matter splitter and parser: any text splits or is refused with a line, parsing
+//! never panics, and the quick reader of plain YAML reads exactly what the full parser does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -9,6 +9,10 @@ fuzz_target!(|data: &[u8]| {
     match satoshipress::front_matter::split(&text) {
         Ok(split) => {
             assert!(split.body_line >= 1);
+            assert!(
+                satoshipress::front_matter::readers_agree(split.front),
+                "the quick reader and the full parser differ"
+            );
             if let Err(problems) = satoshipress::front_matter::parse(&split) {
                 assert!(!problems.is_empty());
             }

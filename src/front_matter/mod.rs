@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+mod plain;
+
 /// The largest price accepted, in satoshis.
 pub const MAX_PRICE: u64 = 2_000_000;
 
@@ -210,6 +212,7 @@ pub fn parse(split: &Split<'_>) -> Result<Meta, Vec<Problem>> {
     };
     let fm: FrontMatter = match format {
         Format::Yaml if split.front.trim().is_empty() => FrontMatter::default(),
+        Format::Yaml if let Some(fm) = plain::parse(split.front) => fm,
         Format::Yaml => serde_saphyr::from_str_with_options(
             split.front,
             // YAML 1.2 booleans only: `tags: [x, y]` must not turn `y` into `true`.
@@ -327,6 +330,24 @@ pub fn parse(split: &Split<'_>) -> Result<Meta, Vec<Problem>> {
         Ok(meta)
     } else {
         Err(problems)
+    }
+}
+
+/// Whether the quick reader of plain front matter, wherever it answers, answers exactly as
+/// the full YAML parser does (for the differential tests and the fuzz target).
+#[doc(hidden)]
+pub fn readers_agree(front: &str) -> bool {
+    match plain::parse(front) {
+        None => true,
+        Some(quick) => {
+            serde_saphyr::from_str_with_options::<FrontMatter>(
+                front,
+                serde_saphyr::options! { strict_booleans: true },
+            )
+            .ok()
+            .map(|full| format!("{full:?}"))
+                == Some(format!("{quick:?}"))
+        }
     }
 }
 
