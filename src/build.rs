@@ -479,10 +479,14 @@ impl Pass<'_> {
         // Once anything failed nothing will be committed: parse on, to report every problem.
         match self.renderer {
             Some(r) if template_ok && !self.failed.load(Ordering::Relaxed) => {
-                if r.goods().knows(&page) {
+                let goods: Option<Vec<_>> = page
+                    .paid
+                    .iter()
+                    .map(|s| r.goods().get(&page, &s.name))
+                    .collect();
+                if let Some(goods) = goods {
                     self.write(r, &page, &text)?;
-                    for part in &page.paid {
-                        let good = r.goods().get(&page, &part.name).expect("known goods");
+                    for (part, good) in page.paid.iter().zip(goods) {
                         let entry = bundle::Entry {
                             secret: self.key.good_secret(&good.key, good.generation),
                             id: good.id,

@@ -165,7 +165,11 @@ impl Page {
             })
             .collect();
 
-        let visible_free = strip_slots(&free_html);
+        let lead = if free_html.contains(SLOT_START) {
+            text::lead(&strip_slots(&free_html), 200)
+        } else {
+            text::lead(&free_html, 200)
+        };
         let file_name = rel_path.rsplit('/').next().unwrap_or(rel_path);
         let is_index = file_name == "index.md" || file_name == "_index.md";
         let title = meta
@@ -182,8 +186,8 @@ impl Page {
                 .map(str::trim)
                 .filter(|d| !d.is_empty())
                 .map(str::to_string)
-                .unwrap_or_else(|| text::excerpt(&visible_free, 160)),
-            summary: text::excerpt(&visible_free, 200),
+                .unwrap_or_else(|| text::cut(&lead, 160)),
+            summary: text::cut(&lead, 200),
             title,
             date: meta.date,
             draft: meta.draft,

@@ -297,11 +297,6 @@ impl GoodIds<'_> {
             }
         }
     }
-
-    /// Whether every good of `page` is known.
-    pub fn knows(&self, page: &Page) -> bool {
-        page.paid.iter().all(|s| self.get(page, &s.name).is_some())
-    }
 }
 
 /// The URL registered with the good of section `name` of `page`.
@@ -372,12 +367,21 @@ impl<'a> Renderer<'a> {
         self.layout.is_intro(page)
     }
 
+    /// The goods of a page's paid sections, in slot order.
+    fn goods_of(&self, page: &Page) -> Result<Vec<LockedGood>> {
+        page.paid.iter().map(|s| self.good(page, &s.name)).collect()
+    }
+
     fn tags(&self, page: &Page, template: &str) -> Result<Vec<String>> {
+        self.tags_with(page, &self.goods_of(page)?, template)
+    }
+
+    fn tags_with(&self, page: &Page, goods: &[LockedGood], template: &str) -> Result<Vec<String>> {
         let prefix = &self.config.satoshipay.content_api;
         page.paid
             .iter()
-            .map(|part| {
-                let good = self.good(page, &part.name)?;
+            .zip(goods)
+            .map(|(part, good)| {
                 self.theme.render(
                     template,
                     &ItemContext {
@@ -386,7 +390,7 @@ impl<'a> Renderer<'a> {
                             id: &good.id,
                             length: part.length,
                             price: part.price,
-                            url: good.url,
+                            url: good.url.clone(),
                         },
                     },
                 )
@@ -406,7 +410,11 @@ impl<'a> Renderer<'a> {
     }
 
     fn with_tags(&self, page: &Page) -> Result<String> {
-        let tags = self.tags(page, "content_item.html")?;
+        self.with_tags_of(page, &self.goods_of(page)?)
+    }
+
+    fn with_tags_of(&self, page: &Page, goods: &[LockedGood]) -> Result<String> {
+        let tags = self.tags_with(page, goods, "content_item.html")?;
         Ok(fill_slots(&page.free_html, |i| tags[i].clone()))
     }
 
@@ -416,6 +424,7 @@ impl<'a> Renderer<'a> {
             return Ok(None);
         }
         let base = &self.config.site.base_url;
+        let goods = self.goods_of(page)?;
         let ctx = PageContext {
             site: &self.site,
             root: root_of(&page.dir),
@@ -426,18 +435,17 @@ impl<'a> Renderer<'a> {
                 date: page.date.as_deref(),
                 day: page.date.as_deref().map(|d| &d[..10]),
                 description: &page.description,
-                content: self.with_tags(page)?,
+                content: self.with_tags_of(page, &goods)?,
                 paid: page
                     .paid
                     .iter()
-                    .map(|part| -> Result<PaidData> {
-                        Ok(PaidData {
-                            name: part.name.clone(),
-                            id: self.good(page, &part.name)?.id,
-                            price: part.price,
-                        })
+                    .zip(&goods)
+                    .map(|(part, good)| PaidData {
+                        name: part.name.clone(),
+                        id: good.id.clone(),
+                        price: part.price,
                     })
-                    .collect::<Result<_>>()?,
+                    .collect(),
                 extra: &page.extra,
             },
         };

@@ -132,15 +132,25 @@ pub fn visible_text(html: &str) -> String {
 /// At most `max` characters of the visible text of `html`, cut at a word boundary, with an
 /// ellipsis when cut.
 pub fn excerpt(html: &str, max: usize) -> String {
-    // Only the first `max + 1` visible characters matter: stop reading there.
-    let text: String = visible_chars(html).take(max + 1).collect();
-    if text.chars().count() <= max {
-        return text;
-    }
-    let cut: String = text.chars().take(max).collect();
+    cut(&lead(html, max), max)
+}
+
+/// The first `max + 1` visible characters of `html` (one more than an excerpt of `max`
+/// shows, to tell whether it was cut): read once, then [`cut`] to several lengths.
+pub fn lead(html: &str, max: usize) -> String {
+    visible_chars(html).take(max + 1).collect()
+}
+
+/// `text` (a [`lead`]) cut to at most `max` characters at a word boundary, with an ellipsis
+/// when cut.
+pub fn cut(text: &str, max: usize) -> String {
+    let Some((end, _)) = text.char_indices().nth(max) else {
+        return text.to_string();
+    };
+    let cut = &text[..end];
     let cut = match cut.rfind(' ') {
         Some(i) if i > max / 2 => &cut[..i],
-        _ => &cut[..],
+        _ => cut,
     };
     format!("{}…", cut.trim_end_matches([',', ';', ':', '.', ' ']))
 }
