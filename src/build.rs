@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use crate::bundle;
+use crate::cache::BuildCache;
 use crate::config::{Config, LOCK_FILE, RegistryKind};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::fs::StagedFile;
@@ -57,6 +58,8 @@ pub struct Options {
 pub struct Outcome {
     /// Pages built (drafts excluded).
     pub pages: usize,
+    /// Of those, pages whose source had not changed, taken from the build cache.
+    pub cached: usize,
     /// Paid sections found.
     pub paid_sections: usize,
     /// What happened to the goods.
@@ -122,8 +125,13 @@ pub fn write_new_key(key: &MasterKey, path: &Path) -> Result<()> {
         .with_context(|| format!("failed to write the key file `{}`", path.display()))
 }
 
-/// Adds `entry` to `SITE/.gitignore` unless it is there already.
+/// Adds the master key file `entry` to `SITE/.gitignore` unless it is there already.
 pub fn ensure_gitignored(site_dir: &Path, entry: &Path) -> Result<()> {
+    gitignore(site_dir, entry, "the master key: never commit it")
+}
+
+/// Adds `entry` to `SITE/.gitignore`, under the comment `why`, unless it is there already.
+pub fn gitignore(site_dir: &Path, entry: &Path, why: &str) -> Result<()> {
     let path = site_dir.join(".gitignore");
     let line = format!("/{}", entry.to_string_lossy());
     let old = std::fs::read_to_string(&path).unwrap_or_default();
@@ -137,7 +145,7 @@ pub fn ensure_gitignored(site_dir: &Path, entry: &Path) -> Result<()> {
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
-    text.push_str(&format!("# the master key: never commit it\n{line}\n"));
+    text.push_str(&format!("# {why}\n{line}\n"));
     crate::fs::write_atomic(&path, text.as_bytes(), None)
 }
 
@@ -402,31 +410,61 @@ enum Processed {
         entries: Vec<bundle::Entry>,
         /// Not rendered: a good of it has no id before the sync.
         deferred: bool,
+        /// The source's hash, for the next build's cache.
+        hash: Option<String>,
+        /// The output file, relative to the output directory.
+        output: Option<String>,
+        /// Its size and modification time in the new output.
+        kept: Option<(u64, u128)>,
     },
     /// Problems for the author.
     Failed(Vec<Diagnostic>),
 }
 
 /// The newest pages, with their free HTML, for the feed.
-struct FeedPicks(std::sync::Mutex<Vec<Page>>);
+/// Pages taken from the build cache come without their free HTML: the flag marks them, to
+/// be read again should they make the feed.
+struct FeedPicks(std::sync::Mutex<Vec<(Page, bool)>>);
 
 impl FeedPicks {
-    fn offer(&self, page: &Page) {
+    fn offer(&self, page: &Page, cached: bool) {
         let mut picks = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let worst = picks.last();
         if picks.len() < FEED_LEN
-            || worst.is_some_and(|w| crate::render::listing_order(page, w).is_lt())
+            || worst.is_some_and(|(w, _)| crate::render::listing_order(page, w).is_lt())
         {
             let mut pick = page.clone();
             for part in &mut pick.paid {
                 part.html = String::new();
             }
             let at = picks
-                .binary_search_by(|p| crate::render::listing_order(p, &pick))
+                .binary_search_by(|(p, _)| crate::render::listing_order(p, &pick))
                 .unwrap_or_else(|i| i);
-            picks.insert(at, pick);
+            picks.insert(at, (pick, cached));
             picks.truncate(FEED_LEN);
         }
+    }
+
+    /// The picks, those from the cache read again for their free HTML.
+    fn take(self, content_dir: &Path) -> Result<Vec<Page>> {
+        let picks = self.0.into_inner().unwrap_or_else(|p| p.into_inner());
+        picks
+            .into_iter()
+            .map(|(page, cached)| {
+                if !cached {
+                    return Ok(page);
+                }
+                let path = content_dir.join(&page.rel_path);
+                let text = crate::fs::read_to_string(&path)?;
+                let mut fresh = Page::parse(&page.rel_path, &path, &text).map_err(|ps| {
+                    anyhow::Error::new(Diagnostics(ps)).context("a page changed during the build")
+                })?;
+                for part in &mut fresh.paid {
+                    part.html = String::new();
+                }
+                Ok(fresh)
+            })
+            .collect()
     }
 }
 
@@ -443,6 +481,14 @@ struct Pass<'a> {
     feed: &'a FeedPicks,
     failed: &'a std::sync::atomic::AtomicBool,
     progress: &'a indicatif::ProgressBar,
+    /// The output directory (where cached pages' files are).
+    out_dir: &'a Path,
+    /// Whether to hash sources for the next build's cache.
+    hashing: bool,
+    /// The last build's cache and the bundle it wrote, when both hold.
+    cache: Option<&'a (BuildCache, bundle::SealedEntries)>,
+    /// Pages taken from the cache.
+    hits: &'a std::sync::atomic::AtomicUsize,
 }
 
 impl Pass<'_> {
@@ -461,6 +507,13 @@ impl Pass<'_> {
                 )]));
             }
         };
+        let hash = self.hashing.then(|| crate::cache::source_hash(&text));
+        if let (Some(hash), Some(r)) = (&hash, self.renderer)
+            && !self.failed.load(Ordering::Relaxed)
+            && let Some(hit) = self.cached(r, &src.rel, hash)
+        {
+            return Ok(hit);
+        }
         let mut page = match Page::parse(&src.rel, &src.path, &text) {
             Ok(p) if p.draft => return Ok(Processed::Draft),
             Ok(p) => p,
@@ -476,6 +529,8 @@ impl Pass<'_> {
         let mut sealed = Vec::new();
         let mut entries = Vec::new();
         let mut deferred = false;
+        let mut output = None;
+        let mut kept = None;
         // Once anything failed nothing will be committed: parse on, to report every problem.
         match self.renderer {
             Some(r) if template_ok && !self.failed.load(Ordering::Relaxed) => {
@@ -485,7 +540,10 @@ impl Pass<'_> {
                     .map(|s| r.goods().get(&page, &s.name))
                     .collect();
                 if let Some(goods) = goods {
-                    self.write(r, &page, &text)?;
+                    if let Some((rel, stamp)) = self.write(r, &page, &text)? {
+                        output = Some(rel);
+                        kept = stamp;
+                    }
                     for (part, good) in page.paid.iter().zip(goods) {
                         let entry = bundle::Entry {
                             secret: self.key.good_secret(&good.key, good.generation),
@@ -509,7 +567,7 @@ impl Pass<'_> {
         }
         let intro = self.renderer.is_some_and(|r| r.is_intro(&page));
         if !intro && !self.keep {
-            self.feed.offer(&page);
+            self.feed.offer(&page, false);
         }
         if !self.keep {
             page.shed(|html| self.key.content_digest(html), intro);
@@ -519,19 +577,87 @@ impl Pass<'_> {
             sealed,
             entries,
             deferred,
+            hash,
+            output,
+            kept,
         })
     }
 
-    /// Writes a page's output: its HTML, or its Markdown for another generator.
-    fn write(&self, r: &Renderer<'_>, page: &Page, text: &str) -> Result<()> {
+    /// The page at `rel` as the build cache holds it, with its sealed entries from the
+    /// bundle on disk and its output file kept — if every condition of [`crate::cache`]
+    /// holds.
+    fn cached(&self, r: &Renderer<'_>, rel: &str, hash: &str) -> Option<Processed> {
+        let (cache, old_bundle) = self.cache?;
+        let c = cache.pages.get(rel)?;
+        let page = &c.page;
+        if c.hash != hash || page.paid.len() != c.goods.len() {
+            return None;
+        }
+        let mut sealed = Vec::with_capacity(c.goods.len());
+        for (part, (id, generation)) in page.paid.iter().zip(&c.goods) {
+            let good = r.goods().get(page, &part.name)?;
+            if good.id != *id || good.generation != *generation {
+                return None;
+            }
+            sealed.push((good.id, old_bundle.get(id)?));
+        }
+        let (output, kept) = match (&c.output, self.output_of(r, page)) {
+            (None, None) => (None, None),
+            (Some((rel, size, modified)), Some(want)) if *rel == want => {
+                let stamp = crate::cache::stamp(&self.out_dir.join(rel))?;
+                if stamp != (*size, *modified) {
+                    return None;
+                }
+                (Some(want), Some(stamp))
+            }
+            _ => return None,
+        };
+        if let Some(rel) = &output {
+            self.sink.keep(rel);
+        }
+        self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !r.is_intro(page) {
+            self.feed.offer(page, true);
+        }
+        Some(Processed::Page {
+            page: Box::new(page.clone()),
+            sealed,
+            entries: Vec::new(),
+            deferred: false,
+            hash: Some(hash.to_string()),
+            output,
+            kept,
+        })
+    }
+
+    /// The output file of a page, relative to the output directory.
+    fn output_of(&self, r: &Renderer<'_>, page: &Page) -> Option<String> {
+        match self.opts.emit {
+            Emit::Html => (!r.is_intro(page)).then(|| index_file(&page.dir)),
+            Emit::Markdown => Some(page.rel_path.clone()),
+        }
+    }
+
+    /// Writes a page's output: its HTML, or its Markdown for another generator. Returns the
+    /// file written, relative to the output directory, with its stamp.
+    fn write(
+        &self,
+        r: &Renderer<'_>,
+        page: &Page,
+        text: &str,
+    ) -> Result<Option<(String, Option<crate::cache::FileStamp>)>> {
         let path = self.content_dir.join(&page.rel_path);
         match self.opts.emit {
             Emit::Html => {
                 let rendered = r
                     .page(page)
                     .with_context(|| format!("while rendering `{}`", path.display()))?;
-                if let Some((rel, html)) = rendered {
-                    self.sink.write(&rel, html.as_bytes())?;
+                match rendered {
+                    Some((rel, html)) => {
+                        let stamp = self.sink.write_stamped(&rel, html.as_bytes())?;
+                        Ok(Some((rel, stamp)))
+                    }
+                    None => Ok(None),
                 }
             }
             Emit::Markdown => {
@@ -539,20 +665,26 @@ impl Pass<'_> {
                     .content_items(page, true)
                     .with_context(|| format!("while rendering `{}`", path.display()))?;
                 let source = crate::page::clean_source(text);
-                self.sink.write(
+                let stamp = self.sink.write_stamped(
                     &page.rel_path,
                     crate::emit::markdown(&source, page, &tags).as_bytes(),
                 )?;
+                Ok(Some((page.rel_path.clone(), stamp)))
             }
         }
-        Ok(())
     }
 }
+
+/// A page's source hash, output file and that file's stamp in the new output.
+type Stamp = (Option<String>, Option<String>, Option<(u64, u128)>);
 
 /// What a pass over the pages gathered.
 #[derive(Default)]
 struct Gathered {
     pages: Vec<Page>,
+    /// Per page, for the next build's cache: its source hash, its output file, and that
+    /// file's stamp when it was kept from the last build.
+    stamps: Vec<Stamp>,
     problems: Vec<Diagnostic>,
     deferred: bool,
 }
@@ -580,8 +712,12 @@ fn run_pass(
                     sealed,
                     entries,
                     deferred,
+                    hash,
+                    output,
+                    kept,
                 } => {
                     out.deferred |= deferred;
+                    out.stamps.push((hash, output, kept));
                     if let Some(w) = bundle.as_deref_mut() {
                         for (id, bytes) in &sealed {
                             w.push(id, bytes).context("failed to write the bundle")?;
@@ -731,6 +867,27 @@ fn run(
         }
     };
 
+    // The last build's cache, if this build may use it: everything but the pages must be as
+    // it was, and the bundle on disk the one that build wrote.
+    let hashing = !opts.dry_run && keep.is_none();
+    let fingerprint = hashing.then(|| {
+        crate::cache::fingerprint(&[
+            format!("{config:?}").as_bytes(),
+            theme.as_ref().map_or(&[][..], |t| &t.fingerprint()[..]),
+            key.fingerprint().as_bytes(),
+            out_dir.to_string_lossy().as_bytes(),
+            format!("{:?} {registry_kind:?} {foreseen_layout:?}", opts.emit).as_bytes(),
+        ])
+    });
+    let old_cache = fingerprint
+        .as_deref()
+        .and_then(|f| BuildCache::load(site_dir, f))
+        .and_then(|c| {
+            let sealed = bundle::SealedEntries::open(&key, &bundle_path).ok()?;
+            (sealed.version() == c.bundle_version).then_some((c, sealed))
+        });
+
+    let hits = std::sync::atomic::AtomicUsize::new(0);
     let foreseen = theme
         .as_ref()
         .map(|t| Renderer::with(&config, t, foreseen_layout.clone(), ids));
@@ -751,6 +908,10 @@ fn run(
             feed: &feed,
             failed: &failed,
             progress: &progress,
+            out_dir: &out_dir,
+            hashing,
+            cache: old_cache.as_ref(),
+            hits: &hits,
         },
         &all,
         staged_bundle.as_mut().map(|b| &mut b.writer),
@@ -758,6 +919,7 @@ fn run(
     )?;
     let Gathered {
         mut pages,
+        mut stamps,
         problems: mut page_problems,
         deferred,
     } = first;
@@ -810,6 +972,7 @@ fn run(
         // Again, with the ids the registry gave and the layout the pages have: a fresh output
         // and bundle, so nothing rendered with a foreseen id survives.
         progress.set_position(0);
+        hits.store(0, std::sync::atomic::Ordering::Relaxed);
         sink = new_sink()?;
         staged_bundle = new_bundle()?;
         feed = FeedPicks(Default::default());
@@ -827,6 +990,10 @@ fn run(
                 feed: &feed,
                 failed: &failed,
                 progress: &progress,
+                out_dir: &out_dir,
+                hashing,
+                cache: None,
+                hits: &hits,
             },
             &all,
             staged_bundle.as_mut().map(|b| &mut b.writer),
@@ -841,6 +1008,7 @@ fn run(
             );
         }
         pages = again.pages;
+        stamps = again.stamps;
     }
     // Listings, feed, sitemap and files.
     match opts.emit {
@@ -849,7 +1017,7 @@ fn run(
             let feed_pages = if keep.is_some() {
                 pages.clone()
             } else {
-                feed.0.into_inner().unwrap_or_else(|p| p.into_inner())
+                feed.take(&content_dir)?
             };
             sink.write("atom.xml", renderer.feed(&feed_pages)?.as_bytes())?;
             renderer.sitemaps(&pages, |path, xml| sink.write(&path, xml.as_bytes()))?;
@@ -872,9 +1040,10 @@ fn run(
         None
     } else {
         // Everything is written beside its destination first; only then is anything replaced.
+        let mut bundle_version = String::new();
         let bundle_file = match staged_bundle {
             Some(StagedBundle { writer, staged }) => {
-                writer
+                (_, bundle_version) = writer
                     .finish()
                     .with_context(|| format!("failed to write `{}`", bundle_path.display()))?;
                 staged.if_changed()?
@@ -897,10 +1066,24 @@ fn run(
             file.commit()?;
         }
         changed.0 = sink.commit(&out_dir)?;
+        if let Some(fingerprint) = fingerprint {
+            let old = old_cache.map(|(c, _)| c);
+            save_cache(
+                site_dir,
+                fingerprint,
+                bundle_version,
+                &pages,
+                &stamps,
+                &lock,
+                old.as_ref(),
+                hits.load(std::sync::atomic::Ordering::Relaxed),
+            );
+        }
         created
     };
     let outcome = Outcome {
         pages: pages.len(),
+        cached: hits.load(std::sync::atomic::Ordering::Relaxed),
         paid_sections: wanted.len(),
         sync,
         elapsed: started.elapsed(),
@@ -929,6 +1112,62 @@ fn run(
         None => None,
     };
     Ok((outcome, state))
+}
+
+/// Writes the cache for the next build. Best effort: the outputs are already in place, and a
+/// missing cache only means the next build does all the work.
+#[allow(clippy::too_many_arguments)]
+fn save_cache(
+    site_dir: &Path,
+    fingerprint: String,
+    bundle_version: String,
+    pages: &[Page],
+    stamps: &[Stamp],
+    lock: &Lock,
+    old: Option<&BuildCache>,
+    hits: usize,
+) {
+    // Every page came from the cache, and the bundle is the one it names: it stands as is.
+    if hits == pages.len()
+        && old.is_some_and(|c| c.bundle_version == bundle_version && c.pages.len() == hits)
+    {
+        return;
+    }
+    let mut cache = crate::cache::NewCache::new(&fingerprint, &bundle_version);
+    for (page, (hash, output, stamp)) in pages.iter().zip(stamps) {
+        let Some(hash) = hash else { continue };
+        let output = match (output, stamp) {
+            (Some(rel), Some((size, modified))) => Some((rel.as_str(), *size, *modified)),
+            (Some(_), None) => continue,
+            (None, _) => None,
+        };
+        let Some(goods) = page
+            .paid
+            .iter()
+            .map(|s| {
+                lock.get(&page.good_key(&s.name))
+                    .map(|g| (g.id.as_str(), g.generation))
+            })
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        cache.pages.insert(
+            &page.rel_path,
+            crate::cache::NewPage {
+                hash,
+                page,
+                output,
+                goods,
+            },
+        );
+    }
+    if let Err(e) = cache.save(site_dir) {
+        let _ = std::fs::remove_file(site_dir.join(crate::cache::CACHE_FILE));
+        eprintln!(
+            "warning: the build cache could not be written ({e:#}); the next build will do all the work"
+        );
+    }
 }
 
 /// The master key, and where to write it when this build made it (first build of a site:

@@ -206,8 +206,9 @@ impl<W: Write + Seek> BundleWriter<W> {
         self.count == 0
     }
 
-    /// Writes the index, its MAC and the header; returns the writer.
-    pub fn finish(mut self) -> std::io::Result<W> {
+    /// Writes the index, its MAC and the header; returns the writer and the bundle's version
+    /// (as [`Bundle::version`] gives it).
+    pub fn finish(mut self) -> std::io::Result<(W, String)> {
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(MAGIC);
         header.extend_from_slice(&FORMAT.to_le_bytes());
@@ -222,7 +223,7 @@ impl<W: Write + Seek> BundleWriter<W> {
         self.out.write_all(&header)?;
         self.out.seek(SeekFrom::End(0))?;
         self.out.flush()?;
-        Ok(self.out)
+        Ok((self.out, hex(&mac[..16])))
     }
 }
 
@@ -266,6 +267,7 @@ pub fn seal_cached(key: &MasterKey, entries: &[Entry], cache: &mut SealCache) ->
     writer
         .finish()
         .expect("writing to memory cannot fail")
+        .0
         .into_inner()
 }
 
@@ -303,16 +305,16 @@ impl<R: Read> Reader<R> {
     }
 }
 
-/// Reads and verifies a bundle, handing each verified entry to `each` as soon as it is read
-/// (so a server holds one sealed entry at a time, not the file). The header and index are
-/// read and verified first. Returns the bundle's id. The caller must discard what `each`
-/// received if this returns an error.
-pub fn read_entries<R: Read + Seek>(
-    key: &MasterKey,
-    mut source: R,
-    mut each: impl FnMut(Entry) -> Result<(), BundleError>,
-) -> Result<[u8; 16], BundleError> {
-    let keys = Keys::new(key);
+/// A bundle's header and index, verified.
+struct Head<R: Read> {
+    r: Reader<R>,
+    index: Vec<(String, u64, usize, [u8; TAG_LEN])>,
+    index_at: u64,
+    mac: [u8; MAC_LEN],
+}
+
+/// Reads and verifies the header and the index (and that nothing follows the index MAC).
+fn read_head<R: Read + Seek>(keys: &Keys, mut source: R) -> Result<Head<R>, BundleError> {
     let mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&keys.mac).expect("any key length");
     let unreadable = |e: std::io::Error| BundleError::Unreadable(e.to_string());
     source.seek(SeekFrom::Start(0)).map_err(unreadable)?;
@@ -368,6 +370,76 @@ pub fn read_entries<R: Read + Seek>(
         Ok(_) => return Err(BundleError::Corrupt("trailing bytes")),
         Err(e) => return Err(BundleError::Unreadable(e.to_string())),
     }
+    Ok(Head {
+        r,
+        index,
+        index_at,
+        mac,
+    })
+}
+
+/// The sealed entries of a bundle on disk, for a build to carry over unchanged entries
+/// without opening them: the header and index are verified, and an entry is handed out only
+/// if its bytes end in the tag the MACed index holds for it.
+pub struct SealedEntries {
+    file: std::fs::File,
+    index: HashMap<String, (u64, usize, [u8; TAG_LEN])>,
+    version: [u8; 16],
+}
+
+impl SealedEntries {
+    /// Reads the header and index of the bundle at `path`.
+    pub fn open(key: &MasterKey, path: &Path) -> Result<SealedEntries, BundleError> {
+        let file = std::fs::File::open(path).map_err(|e| BundleError::Unreadable(e.to_string()))?;
+        let head = read_head(&Keys::new(key), std::io::BufReader::new(file))?;
+        let mut version = [0u8; 16];
+        version.copy_from_slice(&head.mac[..16]);
+        Ok(SealedEntries {
+            file: head.r.inner.into_inner(),
+            index: head
+                .index
+                .into_iter()
+                .map(|(id, offset, len, tag)| (id, (offset, len, tag)))
+                .collect(),
+            version,
+        })
+    }
+
+    /// The bundle's version (as [`Bundle::version`] gives it).
+    pub fn version(&self) -> String {
+        hex(&self.version)
+    }
+
+    /// The sealed bytes of good `id`, as [`Sealer::seal`] gave them.
+    pub fn get(&self, id: &str) -> Option<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let &(offset, len, tag) = self.index.get(id)?;
+        if !(NONCE_LEN + TAG_LEN..=1 << 30).contains(&len) {
+            return None;
+        }
+        let mut bytes = vec![0u8; len];
+        self.file.read_exact_at(&mut bytes, offset).ok()?;
+        bool::from(bytes[len - TAG_LEN..].ct_eq(&tag)).then_some(bytes)
+    }
+}
+
+/// Reads and verifies a bundle, handing each verified entry to `each` as soon as it is read
+/// (so a server holds one sealed entry at a time, not the file). The header and index are
+/// read and verified first. Returns the bundle's id. The caller must discard what `each`
+/// received if this returns an error.
+pub fn read_entries<R: Read + Seek>(
+    key: &MasterKey,
+    source: R,
+    mut each: impl FnMut(Entry) -> Result<(), BundleError>,
+) -> Result<[u8; 16], BundleError> {
+    let keys = Keys::new(key);
+    let unreadable = |e: std::io::Error| BundleError::Unreadable(e.to_string());
+    let Head {
+        mut r,
+        index,
+        index_at,
+        mac,
+    } = read_head(&keys, source)?;
     r.inner
         .seek(SeekFrom::Start(HEADER_LEN as u64))
         .map_err(unreadable)?;
@@ -587,7 +659,9 @@ mod tests {
         for e in &entries {
             w.push(&e.id, &sealer.seal(e)).unwrap();
         }
-        let bytes = w.finish().unwrap().into_inner();
+        let (out, version) = w.finish().unwrap();
+        let bytes = out.into_inner();
+        assert_eq!(Bundle::open(&k, &bytes).unwrap().version(), version);
         assert_eq!(bytes, seal(&k, &entries));
         let mut seen = Vec::new();
         read_entries(&k, std::io::Cursor::new(&bytes), |e| {

@@ -40,12 +40,21 @@ impl Staging {
     }
 
     fn put(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        self.put_stamped(rel, bytes).map(|_| ())
+    }
+
+    /// [`Staging::put`], returning the size and modification time the file will have in the
+    /// new output.
+    fn put_stamped(&self, rel: &str, bytes: &[u8]) -> Result<Option<(u64, u128)>> {
         if self.same_as_old(rel, bytes) {
             self.unchanged
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(rel.to_string());
-            return Ok(());
+            return Ok(self
+                .old
+                .as_ref()
+                .and_then(|old| crate::cache::stamp(&old.join(rel))));
         }
         let path = self.dir.path().join(rel);
         if let Some(parent) = path.parent() {
@@ -55,7 +64,7 @@ impl Staging {
             .with_context(|| format!("failed to write `{}`", path.display()))?;
         self.written
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+        Ok(crate::cache::stamp(&path))
     }
 }
 
@@ -95,6 +104,25 @@ impl Sink {
         match self {
             Sink::Staging(s) => s.put(rel, bytes),
             Sink::Discard => Ok(()),
+        }
+    }
+
+    /// [`Sink::write`], returning the size and modification time the file will have in the
+    /// output (for the build cache); `None` when nothing is written.
+    pub fn write_stamped(&self, rel: &str, bytes: &[u8]) -> Result<Option<(u64, u128)>> {
+        match self {
+            Sink::Staging(s) => s.put_stamped(rel, bytes),
+            Sink::Discard => Ok(None),
+        }
+    }
+
+    /// Keeps the current output's file at `rel` as it is (it is carried into the new output).
+    pub fn keep(&self, rel: &str) {
+        if let Sink::Staging(s) = self {
+            s.unchanged
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(rel.to_string());
         }
     }
 

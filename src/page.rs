@@ -17,7 +17,7 @@ use crate::text;
 pub const SLOT_START: char = '\0';
 
 /// A paid section, rendered.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PaidPart {
     /// Section name.
     pub name: String,
@@ -36,7 +36,7 @@ pub struct PaidPart {
 }
 
 /// A page of the site, parsed and rendered to HTML fragments.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Page {
     /// Source path relative to the content directory, `/`-separated (`posts/brew.md`).
     pub rel_path: String,
@@ -67,7 +67,7 @@ pub struct Page {
 }
 
 /// Byte ranges in a page's source as [`clean_source`] returns it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Layout {
     /// The front matter's language, if it has front matter.
     pub format: Option<front_matter::Format>,

@@ -25,7 +25,7 @@ pub struct SiteData<'a> {
     sections: Vec<NavItem>,
 }
 
-#[derive(Serialize, Clone, PartialEq)]
+#[derive(Debug, Serialize, Clone, PartialEq)]
 struct NavItem {
     title: String,
     url: String,
@@ -168,7 +168,7 @@ fn humanise(dir: &str) -> String {
 
 /// What every page shows of the site as a whole: the directories that get a listing, and
 /// the navigation (one item per top-level listing).
-#[derive(Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SiteLayout {
     listing_dirs: BTreeSet<String>,
     nav: Vec<NavItem>,

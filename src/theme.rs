@@ -32,6 +32,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
 /// Compiled templates, ready to render from many threads.
 pub struct Theme {
     tera: Tera,
+    fingerprint: [u8; 32],
 }
 
 impl Theme {
@@ -91,7 +92,22 @@ impl Theme {
                     format!("a template does not compile: {}", one_line(&e)),
                 )]
             })?;
-        Ok(Theme { tera })
+        let fingerprint = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            for (n, s) in &sources {
+                for part in [n.as_bytes(), &[0], s.as_bytes(), &[0]] {
+                    h.update(part);
+                }
+            }
+            h.finalize().into()
+        };
+        Ok(Theme { tera, fingerprint })
+    }
+
+    /// A hash of every template's name and text: equal fingerprints render alike.
+    pub fn fingerprint(&self) -> &[u8; 32] {
+        &self.fingerprint
     }
 
     /// Whether the theme has a template called `name`.

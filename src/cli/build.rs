@@ -47,9 +47,13 @@ pub fn run(args: BuildArgs) -> Result<()> {
         let s = &outcome.sync;
         let unchanged = outcome.changed == (false, false, false);
         println!(
-            "built {} page{} with {} paid section{} (goods: {} new, {} changed, {} unchanged, {} gone) in {:.2}s → {}{}",
+            "built {} page{}{} with {} paid section{} (goods: {} new, {} changed, {} unchanged, {} gone) in {:.2}s → {}{}",
             outcome.pages,
             if outcome.pages == 1 { "" } else { "s" },
+            match outcome.cached {
+                0 => String::new(),
+                n => format!(" ({n} unchanged, from the build cache)"),
+            },
             outcome.paid_sections,
             if outcome.paid_sections == 1 { "" } else { "s" },
             s.created,

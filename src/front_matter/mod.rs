@@ -11,7 +11,7 @@ mod plain;
 pub const MAX_PRICE: u64 = 2_000_000;
 
 /// The language of a page's front matter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub enum Format {
     /// `---` fences.
     Yaml,

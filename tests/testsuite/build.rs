@@ -527,3 +527,80 @@ fn a_large_sitemap_is_cut_into_parts_under_an_index() {
     assert!(site.read("public/sitemap.xml").contains("<urlset"));
     assert!(!site.path().join("public/sitemap-1.xml").exists());
 }
+
+#[test]
+fn unchanged_pages_come_from_the_build_cache_and_only_they() {
+    let site = Site::new();
+    site.write(
+        "content/a.md",
+        "---\ntitle: A\nsatoshipay: { price: 10 }\n---\nFree A.\n\n<!-- satoshipay -->\n\nPaid A.\n",
+    );
+    site.write("content/b.md", "---\ntitle: B\n---\nFree B.\n");
+    let first = site.build();
+    assert!(!first.stdout.contains("build cache"), "{}", first.stdout);
+    assert!(site.path().join(".satoshipress/build-cache.json").is_file());
+    assert!(site.read(".gitignore").contains("/.satoshipress/"));
+    let outputs = site.outputs();
+    let r = site.build();
+    assert!(
+        r.stdout.contains("(2 unchanged, from the build cache)")
+            && r.stdout.contains("(nothing changed)"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(site.outputs(), outputs);
+
+    // An edited page is built again; the other comes from the cache, its sealed entry too.
+    site.write("content/b.md", "---\ntitle: B\n---\nFree B, edited.\n");
+    let r = site.build();
+    assert!(
+        r.stdout.contains("(1 unchanged, from the build cache)"),
+        "{}",
+        r.stdout
+    );
+    assert!(site.read("public/b/index.html").contains("Free B, edited."));
+    assert!(site.read("public/index.html").contains("Free B, edited."));
+    let bundle = site.bundle();
+    assert_eq!(bundle.len(), 1);
+    assert!(bundle.entries().all(|e| e.content.contains("Paid A.")));
+
+    // An output file changed by hand is written again.
+    std::fs::write(site.path().join("public/a/index.html"), "changed by hand").unwrap();
+    let r = site.build();
+    assert!(
+        r.stdout.contains("(1 unchanged, from the build cache)"),
+        "{}",
+        r.stdout
+    );
+    assert!(site.read("public/a/index.html").contains("Free A."));
+
+    // A changed template changes every page: nothing comes from the cache.
+    site.write(
+        "templates/content_item.html",
+        "<div class=\"v2\" data-sp-id=\"{{ item.id }}\"></div>",
+    );
+    let r = site.build();
+    assert!(!r.stdout.contains("build cache"), "{}", r.stdout);
+    assert!(site.read("public/a/index.html").contains("class=\"v2\""));
+
+    // A bundle that is not the one the cache names is not trusted: every entry is sealed anew.
+    std::fs::remove_file(site.path().join("bundle/content.spb")).unwrap();
+    let r = site.build();
+    assert!(!r.stdout.contains("build cache"), "{}", r.stdout);
+    assert!(
+        site.bundle()
+            .entries()
+            .all(|e| e.content.contains("Paid A."))
+    );
+
+    // A damaged cache is ignored.
+    site.write(".satoshipress/build-cache.json", "{ not json");
+    let r = site.build();
+    assert!(!r.stdout.contains("build cache"), "{}", r.stdout);
+    let r = site.build();
+    assert!(
+        r.stdout.contains("(2 unchanged, from the build cache)"),
+        "{}",
+        r.stdout
+    );
+}

@@ -1,8 +1,9 @@
 //! The leak check: random sites with a canary string in every paid block, in every marking
 //! form. No canary may reach any file under public/ (pages, listings, feed, sitemap), the
-//! Markdown mode's output, the mdBook output (search index included), the lock, the build's
-//! output, the Content API's log, or the bundle's raw bytes; every canary must come back out
-//! of the bundle opened with the key and out of the Content API with its certificate.
+//! Markdown mode's output, the mdBook output (search index included), the lock, the build
+//! cache, the build's output, the Content API's log, or the bundle's raw bytes; every canary
+//! must come back out of the bundle opened with the key and out of the Content API with its
+//! certificate.
 //!
 //! The seed is fixed; `SATOSHIPRESS_LEAK_CASES` sets how many sites (default 24).
 
@@ -161,6 +162,11 @@ fn no_canary_leaks_and_every_canary_is_sealed() {
         );
         assert!(md.ok(), "{}", md.stderr);
         let mut outputs = site.outputs();
+        let cache = site.path().join(".satoshipress/build-cache.json");
+        outputs.insert(
+            cache.clone(),
+            std::fs::read(&cache).expect("the build cache"),
+        );
         for f in crate::support::walk(&markdown) {
             outputs.insert(f.clone(), std::fs::read(&f).unwrap());
         }
