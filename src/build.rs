@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use rayon::prelude::*;
 
 use crate::bundle;
-use crate::cache::BuildCache;
+use crate::cache::{BuildCache, CachedPage};
 use crate::config::{Config, LOCK_FILE, RegistryKind};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::fs::StagedFile;
@@ -485,15 +485,17 @@ struct Pass<'a> {
     out_dir: &'a Path,
     /// Whether to hash sources for the next build's cache.
     hashing: bool,
-    /// The last build's cache and the bundle it wrote, when both hold.
-    cache: Option<&'a (BuildCache, bundle::SealedEntries)>,
+    /// The bundle the last build wrote, when its cache holds (the cache's entries come to
+    /// [`Pass::process`] one by one).
+    old_bundle: Option<&'a bundle::SealedEntries>,
     /// Pages taken from the cache.
     hits: &'a std::sync::atomic::AtomicUsize,
 }
 
 impl Pass<'_> {
-    /// Reads, parses, renders, writes and seals one page.
-    fn process(&self, src: &site::SourceFile) -> Result<Processed> {
+    /// Reads, parses, renders, writes and seals one page — or takes it from `cached`, what the
+    /// last build's cache holds of it.
+    fn process(&self, src: &site::SourceFile, cached: Option<CachedPage>) -> Result<Processed> {
         use std::sync::atomic::Ordering;
         self.progress.inc(1);
         let text = match std::fs::read_to_string(&src.path) {
@@ -508,9 +510,9 @@ impl Pass<'_> {
             }
         };
         let hash = self.hashing.then(|| crate::cache::source_hash(&text));
-        if let (Some(hash), Some(r)) = (&hash, self.renderer)
+        if let (Some(hash), Some(r), Some(c)) = (&hash, self.renderer, cached)
             && !self.failed.load(Ordering::Relaxed)
-            && let Some(hit) = self.cached(r, &src.rel, hash)
+            && let Some(hit) = self.cached(r, c, hash)
         {
             return Ok(hit);
         }
@@ -586,9 +588,8 @@ impl Pass<'_> {
     /// The page at `rel` as the build cache holds it, with its sealed entries from the
     /// bundle on disk and its output file kept — if every condition of [`crate::cache`]
     /// holds.
-    fn cached(&self, r: &Renderer<'_>, rel: &str, hash: &str) -> Option<Processed> {
-        let (cache, old_bundle) = self.cache?;
-        let c = cache.pages.get(rel)?;
+    fn cached(&self, r: &Renderer<'_>, c: CachedPage, hash: &str) -> Option<Processed> {
+        let old_bundle = self.old_bundle?;
         let page = &c.page;
         if c.hash != hash || page.paid.len() != c.goods.len() {
             return None;
@@ -620,7 +621,7 @@ impl Pass<'_> {
             self.feed.offer(page, true);
         }
         Some(Processed::Page {
-            page: Box::new(page.clone()),
+            page: Box::new(c.page),
             sealed,
             entries: Vec::new(),
             deferred: false,
@@ -696,13 +697,23 @@ fn run_pass(
     sources: &[&site::SourceFile],
     mut bundle: Option<&mut bundle::BundleWriter<std::fs::File>>,
     mut cache: Option<&mut bundle::SealCache>,
+    mut build_cache: Option<&mut HashMap<String, CachedPage>>,
 ) -> Result<Gathered> {
     let mut out = Gathered {
         pages: Vec::with_capacity(sources.len()),
         ..Gathered::default()
     };
     for chunk in sources.chunks(CHUNK) {
-        let done: Vec<Result<Processed>> = chunk.par_iter().map(|s| pass.process(s)).collect();
+        // Each page's cache entry moves to the page (nothing is held twice).
+        let cached: Vec<Option<CachedPage>> = chunk
+            .iter()
+            .map(|s| build_cache.as_deref_mut().and_then(|c| c.remove(&s.rel)))
+            .collect();
+        let done: Vec<Result<Processed>> = chunk
+            .par_iter()
+            .zip(cached)
+            .map(|(s, c)| pass.process(s, c))
+            .collect();
         for result in done {
             match result? {
                 Processed::Draft => {}
@@ -886,6 +897,14 @@ fn run(
             let sealed = bundle::SealedEntries::open(&key, &bundle_path).ok()?;
             (sealed.version() == c.bundle_version).then_some((c, sealed))
         });
+    // What the next build needs to know of this cache once its pages are taken.
+    let old_cache_state = old_cache
+        .as_ref()
+        .map(|(c, _)| (c.bundle_version.clone(), c.pages.len()));
+    let (mut cached_pages, old_bundle) = match old_cache {
+        Some((c, sealed)) => (Some(c.pages), Some(sealed)),
+        None => (None, None),
+    };
 
     let hits = std::sync::atomic::AtomicUsize::new(0);
     let foreseen = theme
@@ -910,13 +929,15 @@ fn run(
             progress: &progress,
             out_dir: &out_dir,
             hashing,
-            cache: old_cache.as_ref(),
+            old_bundle: old_bundle.as_ref(),
             hits: &hits,
         },
         &all,
         staged_bundle.as_mut().map(|b| &mut b.writer),
         keep.is_some().then_some(&mut cache_pass),
+        cached_pages.as_mut(),
     )?;
+    drop((cached_pages, old_bundle));
     let Gathered {
         mut pages,
         mut stamps,
@@ -992,12 +1013,13 @@ fn run(
                 progress: &progress,
                 out_dir: &out_dir,
                 hashing,
-                cache: None,
+                old_bundle: None,
                 hits: &hits,
             },
             &all,
             staged_bundle.as_mut().map(|b| &mut b.writer),
             keep.is_some().then_some(&mut cache_pass),
+            None,
         )?;
         let unchanged = again.problems.is_empty()
             && wanted_goods(&again.pages, &base, &key) == wanted
@@ -1067,7 +1089,6 @@ fn run(
         }
         changed.0 = sink.commit(&out_dir)?;
         if let Some(fingerprint) = fingerprint {
-            let old = old_cache.map(|(c, _)| c);
             save_cache(
                 site_dir,
                 fingerprint,
@@ -1075,7 +1096,7 @@ fn run(
                 &pages,
                 &stamps,
                 &lock,
-                old.as_ref(),
+                old_cache_state.as_ref(),
                 hits.load(std::sync::atomic::Ordering::Relaxed),
             );
         }
@@ -1124,12 +1145,12 @@ fn save_cache(
     pages: &[Page],
     stamps: &[Stamp],
     lock: &Lock,
-    old: Option<&BuildCache>,
+    old: Option<&(String, usize)>,
     hits: usize,
 ) {
     // Every page came from the cache, and the bundle is the one it names: it stands as is.
     if hits == pages.len()
-        && old.is_some_and(|c| c.bundle_version == bundle_version && c.pages.len() == hits)
+        && old.is_some_and(|(version, len)| *version == bundle_version && *len == hits)
     {
         return;
     }

@@ -24,11 +24,8 @@ pub const CACHE_FILE: &str = ".satoshipress/build-cache.json";
 const FORMAT: u32 = 1;
 
 /// What the last build knew.
-#[derive(Serialize, Deserialize, Default)]
+#[derive(Default)]
 pub struct BuildCache {
-    format: u32,
-    /// Hash of everything but the pages that shapes the outputs.
-    fingerprint: String,
     /// The version of the bundle the build wrote.
     pub bundle_version: String,
     /// By source path.
@@ -92,16 +89,35 @@ pub fn stamp(path: &Path) -> Option<FileStamp> {
 impl BuildCache {
     /// The cache of the site in `site_dir`, if there is one made with `fingerprint`.
     pub fn load(site_dir: &Path, fingerprint: &str) -> Option<BuildCache> {
-        let text = std::fs::read(site_dir.join(CACHE_FILE)).ok()?;
-        let cache: BuildCache = serde_json::from_slice(&text).ok()?;
-        (cache.format == FORMAT && cache.fingerprint == fingerprint).then_some(cache)
+        let file = std::fs::File::open(site_dir.join(CACHE_FILE)).ok()?;
+        use std::io::BufRead;
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+        // The head line first, so that a cache made for other inputs is not read through.
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let head: Head<String> = serde_json::from_str(&line).ok()?;
+        if head.format != FORMAT || head.fingerprint != fingerprint {
+            return None;
+        }
+        let pages = serde_json::from_reader(reader).ok()?;
+        Some(BuildCache {
+            bundle_version: head.bundle_version,
+            pages,
+        })
     }
 }
 
-/// A cache to be written, borrowing the pages rather than copying them.
-#[derive(Serialize)]
-pub struct NewCache<'a> {
+/// The first of the cache file's two JSON documents; the second maps source paths to
+/// [`CachedPage`]s.
+#[derive(Serialize, Deserialize)]
+struct Head<S> {
     format: u32,
+    fingerprint: S,
+    bundle_version: S,
+}
+
+/// A cache to be written, borrowing the pages rather than copying them.
+pub struct NewCache<'a> {
     fingerprint: &'a str,
     bundle_version: &'a str,
     /// By source path.
@@ -125,7 +141,6 @@ impl<'a> NewCache<'a> {
     /// An empty cache for `fingerprint`, naming the bundle of version `bundle_version`.
     pub fn new(fingerprint: &'a str, bundle_version: &'a str) -> NewCache<'a> {
         NewCache {
-            format: FORMAT,
             fingerprint,
             bundle_version,
             pages: HashMap::new(),
@@ -138,7 +153,14 @@ impl<'a> NewCache<'a> {
         let path = site_dir.join(CACHE_FILE);
         let staged = crate::fs::StagedFile::create(&path, Some(0o644))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 16, staged.file());
-        serde_json::to_writer(&mut out, self)?;
+        let head = Head {
+            format: FORMAT,
+            fingerprint: self.fingerprint,
+            bundle_version: self.bundle_version,
+        };
+        serde_json::to_writer(&mut out, &head)?;
+        out.write_all(b"\n")?;
+        serde_json::to_writer(&mut out, &self.pages)?;
         out.flush()?;
         drop(out);
         staged.commit()?;
