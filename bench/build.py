@@ -32,11 +32,13 @@ KEY = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio="
 def timed(cmd, **kw):
     """(seconds, peak RSS in MiB) of one command."""
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
-    _, status, usage = os.wait4(p.pid, 0)
-    elapsed = time.perf_counter() - t
-    if status != 0:
-        sys.exit(f"{' '.join(cmd)} failed: {p.stderr.read().decode()}")
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, **kw)
+        _, status, usage = os.wait4(p.pid, 0)
+        elapsed = time.perf_counter() - t
+        if status != 0:
+            err.seek(0)
+            sys.exit(f"{' '.join(cmd)} failed: {err.read().decode()[:2000]}")
     return elapsed, usage.ru_maxrss / 1024
 
 
