@@ -22,6 +22,21 @@ enum Node<'a> {
 
 /// The front matter, if it is within the plain subset.
 pub fn parse(front: &str) -> Option<FrontMatter> {
+    // Characters YAML does not allow in a stream (or reads as line breaks) are the full
+    // parser's to report.
+    if front.chars().any(|c| {
+        (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+            || matches!(
+                c,
+                '\u{feff}' | '\u{2028}' | '\u{2029}' | '\u{fffe}' | '\u{ffff}'
+            )
+    }) {
+        return None;
+    }
+    // A lone CR is a line break to YAML.
+    if front.contains('\r') && front.replace("\r\n", "").contains('\r') {
+        return None;
+    }
     let lines: Vec<(usize, &str)> = front
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
@@ -266,12 +281,13 @@ fn scalar(text: &str) -> Option<Value> {
     if first.is_ascii_digit() || first == b'.' || first == b'+' {
         // Only a date (or timestamp) among the number-like: 2024-05-01, 2024-05-01T09:30:00Z.
         let b = text.as_bytes();
+        let digits_at = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
         let date = b.len() >= 10
-            && digits(&text[..4])
+            && digits_at(0..4)
             && b[4] == b'-'
-            && digits(&text[5..7])
+            && digits_at(5..7)
             && b[7] == b'-'
-            && digits(&text[8..10])
+            && digits_at(8..10)
             && (b.len() == 10 || b[10] == b'T' || b[10] == b't');
         if !date || text.contains(' ') {
             return None;
@@ -357,6 +373,11 @@ mod tests {
             "satoshipay: { sections: { a: { price: 1 } } }\n",
             "title: .inf\n",
             "title: -1\n",
+            "#\u{4}\u{1}\n",
+            "#'d+'\r'+++;#+\n",
+            "n: 77\u{fffd}\u{fffd}\u{fffd}-7\n",
+            "title: a\u{85}b\n",
+            "title: a\u{2028}b\n",
         ] {
             assert!(parse(front).is_none(), "read quickly: {front}");
         }
