@@ -219,6 +219,27 @@ pub fn check_pages(
     problems
 }
 
+/// Adds the problems between pages to `problems` and fails with all of them, sorted, if
+/// there are any.
+fn fail_on_problems(
+    mut problems: Vec<Diagnostic>,
+    pages: &[Page],
+    theme: Option<&Theme>,
+    config: &Config,
+    content_dir: &Path,
+    progress: &indicatif::ProgressBar,
+) -> Result<()> {
+    if let Some(theme) = theme {
+        problems.extend(check_pages(pages, theme, config, content_dir));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    progress.finish_and_clear();
+    problems.sort();
+    Err(Diagnostics(problems).into())
+}
+
 /// Settings a command puts over the config (the preview server builds for localhost).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -302,14 +323,14 @@ pub fn load_site_with(
             None
         }
     };
-    if let Some(theme) = &theme {
-        problems.extend(check_pages(&pages, theme, &config, &content_dir));
-    }
-    if !problems.is_empty() {
-        progress.finish_and_clear();
-        problems.sort();
-        return Err(Diagnostics(problems).into());
-    }
+    fail_on_problems(
+        problems,
+        &pages,
+        theme.as_ref(),
+        &config,
+        &content_dir,
+        &progress,
+    )?;
     let theme = theme.expect("no problems means the theme loaded");
     pages.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     progress.finish_and_clear();
@@ -468,7 +489,53 @@ impl FeedPicks {
     }
 }
 
-/// Everything a pass over the pages shares.
+/// What both passes over the pages share.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    opts: &'a Options,
+    content_dir: &'a Path,
+    key: &'a MasterKey,
+    sealer: &'a bundle::Sealer,
+    keep: bool,
+    failed: &'a std::sync::atomic::AtomicBool,
+    progress: &'a indicatif::ProgressBar,
+    out_dir: &'a Path,
+    hashing: bool,
+    hits: &'a std::sync::atomic::AtomicUsize,
+}
+
+impl<'a> Shared<'a> {
+    /// A pass rendering with `renderer` (none: parse only) into `sink`, taking cached pages'
+    /// sealed entries from `old_bundle`.
+    fn pass(
+        self,
+        theme: Option<&'a Theme>,
+        renderer: Option<&'a Renderer<'a>>,
+        sink: &'a Sink,
+        feed: &'a FeedPicks,
+        old_bundle: Option<&'a bundle::SealedEntries>,
+    ) -> Pass<'a> {
+        Pass {
+            opts: self.opts,
+            content_dir: self.content_dir,
+            theme,
+            renderer,
+            key: self.key,
+            sealer: self.sealer,
+            sink,
+            keep: self.keep,
+            feed,
+            failed: self.failed,
+            progress: self.progress,
+            out_dir: self.out_dir,
+            hashing: self.hashing,
+            old_bundle,
+            hits: self.hits,
+        }
+    }
+}
+
+/// Everything a pass over the pages uses.
 struct Pass<'a> {
     opts: &'a Options,
     content_dir: &'a Path,
@@ -907,6 +974,18 @@ fn run(
     };
 
     let hits = std::sync::atomic::AtomicUsize::new(0);
+    let shared = Shared {
+        opts,
+        content_dir: &content_dir,
+        key: &key,
+        sealer: &sealer,
+        keep: keep.is_some(),
+        failed: &failed,
+        progress: &progress,
+        out_dir: &out_dir,
+        hashing,
+        hits: &hits,
+    };
     let foreseen = theme
         .as_ref()
         .map(|t| Renderer::with(&config, t, foreseen_layout.clone(), ids));
@@ -915,23 +994,13 @@ fn run(
     let mut feed = FeedPicks(Default::default());
     let mut cache_pass = bundle::SealCache::default();
     let first = run_pass(
-        &Pass {
-            opts,
-            content_dir: &content_dir,
-            theme: theme.as_ref(),
-            renderer: foreseen.as_ref(),
-            key: &key,
-            sealer: &sealer,
-            sink: &sink,
-            keep: keep.is_some(),
-            feed: &feed,
-            failed: &failed,
-            progress: &progress,
-            out_dir: &out_dir,
-            hashing,
-            old_bundle: old_bundle.as_ref(),
-            hits: &hits,
-        },
+        &shared.pass(
+            theme.as_ref(),
+            foreseen.as_ref(),
+            &sink,
+            &feed,
+            old_bundle.as_ref(),
+        ),
         &all,
         staged_bundle.as_mut().map(|b| &mut b.writer),
         keep.is_some().then_some(&mut cache_pass),
@@ -945,14 +1014,14 @@ fn run(
         deferred,
     } = first;
     problems.append(&mut page_problems);
-    if let Some(theme) = &theme {
-        problems.extend(check_pages(&pages, theme, &config, &content_dir));
-    }
-    if !problems.is_empty() {
-        progress.finish_and_clear();
-        problems.sort();
-        return Err(Diagnostics(problems).into());
-    }
+    fail_on_problems(
+        problems,
+        &pages,
+        theme.as_ref(),
+        &config,
+        &content_dir,
+        &progress,
+    )?;
     let theme_ref = theme.as_ref().expect("no problems means the theme loaded");
     let foreseen = foreseen.expect("the theme loaded");
 
@@ -999,23 +1068,7 @@ fn run(
         feed = FeedPicks(Default::default());
         cache_pass = bundle::SealCache::default();
         let again = run_pass(
-            &Pass {
-                opts,
-                content_dir: &content_dir,
-                theme: Some(theme_ref),
-                renderer: Some(&renderer),
-                key: &key,
-                sealer: &sealer,
-                sink: &sink,
-                keep: keep.is_some(),
-                feed: &feed,
-                failed: &failed,
-                progress: &progress,
-                out_dir: &out_dir,
-                hashing,
-                old_bundle: None,
-                hits: &hits,
-            },
+            &shared.pass(Some(theme_ref), Some(&renderer), &sink, &feed, None),
             &all,
             staged_bundle.as_mut().map(|b| &mut b.writer),
             keep.is_some().then_some(&mut cache_pass),
