@@ -196,16 +196,6 @@ impl<W: Write + Seek> BundleWriter<W> {
         Ok(())
     }
 
-    /// Entries pushed so far.
-    pub fn len(&self) -> usize {
-        self.count as usize
-    }
-
-    /// Whether no entry was pushed.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
     /// Writes the index, its MAC and the header; returns the writer and the bundle's version
     /// (as [`Bundle::version`] gives it).
     pub fn finish(mut self) -> std::io::Result<(W, String)> {

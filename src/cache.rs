@@ -24,7 +24,6 @@ pub const CACHE_FILE: &str = ".satoshipress/build-cache.json";
 const FORMAT: u32 = 1;
 
 /// What the last build knew.
-#[derive(Default)]
 pub struct BuildCache {
     /// The version of the bundle the build wrote.
     pub bundle_version: String,
@@ -32,8 +31,8 @@ pub struct BuildCache {
     pub pages: HashMap<String, CachedPage>,
 }
 
-/// One page as the last build left it.
-#[derive(Serialize, Deserialize, Clone)]
+/// One page as the last build left it (written as [`NewPage`]).
+#[derive(Deserialize)]
 pub struct CachedPage {
     /// SHA-256 of the source, hex.
     pub hash: String,

@@ -32,9 +32,20 @@ impl StagedFile {
     /// Writes `bytes` into a temporary file beside `path`, with permissions `mode` (Unix),
     /// e.g. 0o600 for secrets.
     pub fn new(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<StagedFile> {
+        let mut staged = StagedFile::create(path, mode)?;
+        staged
+            .tmp
+            .write_all(bytes)
+            .and_then(|()| staged.tmp.as_file().sync_all())
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        Ok(staged)
+    }
+
+    /// An empty temporary file beside `path`, to be written through [`StagedFile::file`].
+    pub fn create(path: &Path, mode: Option<u32>) -> Result<StagedFile> {
         let dir = parent_dir(path);
         create_dir_all(dir)?;
-        let mut tmp = tempfile::Builder::new()
+        let tmp = tempfile::Builder::new()
             .prefix(".satoshipress-")
             .suffix(".tmp")
             .tempfile_in(dir)
@@ -45,18 +56,10 @@ impl StagedFile {
                 .set_permissions(std::fs::Permissions::from_mode(mode))
                 .with_context(|| format!("failed to set permissions on `{}`", path.display()))?;
         }
-        tmp.write_all(bytes)
-            .and_then(|()| tmp.as_file().sync_all())
-            .with_context(|| format!("failed to write `{}`", path.display()))?;
         Ok(StagedFile {
             tmp,
             path: path.to_path_buf(),
         })
-    }
-
-    /// An empty temporary file beside `path`, to be written through [`StagedFile::file`].
-    pub fn create(path: &Path, mode: Option<u32>) -> Result<StagedFile> {
-        StagedFile::new(path, &[], mode)
     }
 
     /// The temporary file.

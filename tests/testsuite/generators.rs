@@ -109,17 +109,7 @@ fn markdown_mode_keeps_front_matter_and_replaces_paid_sections() {
     site.write("content/posts/img.png", "PNG");
     site.write("content/free.md", "No front matter, free.\n");
     let out = site.path().join("out");
-    let r = site.run_env(
-        &[
-            "build",
-            "{site}",
-            "--emit",
-            "markdown",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[("SATOSHIPRESS_KEY", KEY)],
-    );
+    let r = site.build_markdown(&out);
     assert!(r.ok(), "{}", r.stderr);
     let y = std::fs::read_to_string(out.join("posts/y.md")).unwrap();
     assert!(
@@ -168,17 +158,7 @@ fn hugo_renders_the_markdown_mode_output() {
     let hugo = tool("hugo");
     let site = example("hugo");
     let content = site.path().join("site/content");
-    let r = site.run_env(
-        &[
-            "build",
-            "{site}",
-            "--emit",
-            "markdown",
-            "--out",
-            content.to_str().unwrap(),
-        ],
-        &[("SATOSHIPRESS_KEY", KEY)],
-    );
+    let r = site.build_markdown(&content);
     assert!(r.ok(), "{}", r.stderr);
     let out = Command::new(hugo)
         .args([

@@ -149,17 +149,7 @@ fn no_canary_leaks_and_every_canary_is_sealed() {
         let r = site.build();
         // Markdown mode for other generators must not leak either.
         let markdown = site.path().join("markdown-out");
-        let md = site.run_env(
-            &[
-                "build",
-                "{site}",
-                "--emit",
-                "markdown",
-                "--out",
-                markdown.to_str().unwrap(),
-            ],
-            &[("SATOSHIPRESS_KEY", KEY)],
-        );
+        let md = site.build_markdown(&markdown);
         assert!(md.ok(), "{}", md.stderr);
         let mut outputs = site.outputs();
         let cache = site.path().join(".satoshipress/build-cache.json");

@@ -96,6 +96,21 @@ impl Site {
         run_with(&args, env)
     }
 
+    /// `satoshipress build SITE --emit markdown --out OUT` with the test key.
+    pub fn build_markdown(&self, out: &Path) -> Run {
+        self.run_env(
+            &[
+                "build",
+                "{site}",
+                "--emit",
+                "markdown",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[("SATOSHIPRESS_KEY", KEY)],
+        )
+    }
+
     /// `satoshipress build SITE` with the test key; panics unless it succeeds.
     pub fn build(&self) -> Run {
         let r = self.run_env(&["build", "{site}"], &[("SATOSHIPRESS_KEY", KEY)]);
